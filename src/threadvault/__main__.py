@@ -1,0 +1,3 @@
+from threadvault.cli import cli
+
+cli()

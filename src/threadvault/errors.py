@@ -1,0 +1,76 @@
+"""The exceptions threadvault raises.
+
+    ThreadvaultError                 every error this package raises on purpose
+     +-- FetchError                  a URL could not be fetched (url, status, attempts)
+     |    +-- BlockedByRobots        robots.txt disallows the URL
+     |    +-- TooLarge               the body passed the size limit
+     +-- NotAThread                  a capture holds no thread (url, reason)
+     +-- UnknownSource               no source recognises a URL or file
+     +-- CaptureCorrupt              a WARC record is unreadable or its digest is wrong (file, offset)
+     +-- ImportLineError             one record of an imported file is unusable (file, line)
+     +-- ArchiveBusy                 another process is writing to the archive
+
+Each message is one line that names the input; details stay on the attributes.
+"""
+
+from __future__ import annotations
+
+
+class ThreadvaultError(Exception):
+    """Base class of every error raised on purpose by threadvault."""
+
+
+class FetchError(ThreadvaultError):
+    def __init__(self, url: str, reason: str, status: int | None = None, attempts: int = 1):
+        self.url = url
+        self.reason = reason
+        self.status = status
+        self.attempts = attempts
+        super().__init__(f"{url}: {reason}")
+
+
+class BlockedByRobots(FetchError):
+    def __init__(self, url: str):
+        super().__init__(url, "disallowed by robots.txt (use --ignore-robots to override)")
+
+
+class TooLarge(FetchError):
+    def __init__(self, url: str, limit: int, status: int | None = None):
+        self.limit = limit
+        super().__init__(url, f"body larger than the {limit:,}-byte limit", status=status)
+
+
+class NotAThread(ThreadvaultError):
+    def __init__(self, url: str, reason: str):
+        self.url = url
+        self.reason = reason
+        super().__init__(f"{url}: not a thread: {reason}")
+
+
+class UnknownSource(ThreadvaultError):
+    def __init__(self, target: str, reason: str = "no source recognises it (use --source NAME)"):
+        self.target = target
+        super().__init__(f"{target}: {reason}")
+
+
+class CaptureCorrupt(ThreadvaultError):
+    def __init__(self, file: str, offset: int | None, reason: str):
+        self.file = file
+        self.offset = offset
+        self.reason = reason
+        where = file if offset is None else f"{file} at offset {offset}"
+        super().__init__(f"{where}: {reason}")
+
+
+class ImportLineError(ThreadvaultError):
+    def __init__(self, file: str, line: int, reason: str):
+        self.file = file
+        self.line = line
+        self.reason = reason
+        super().__init__(f"{file}:{line}: {reason}")
+
+
+class ArchiveBusy(ThreadvaultError):
+    def __init__(self, db_path: str):
+        self.db_path = db_path
+        super().__init__(f"{db_path}: another threadvault process is writing to this archive; wait for it to finish")
