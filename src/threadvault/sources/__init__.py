@@ -62,6 +62,7 @@ def _file_formats() -> list[FileFormat]:
 
 
 SOURCES: list[Source] = _web_sources()
+REPLY_SOURCES = {"mastodon", "bluesky"}  # sources whose parse() can keep other people's replies (with_replies=True)
 FORMATS: list[FileFormat] = _file_formats()
 
 

@@ -1,0 +1,206 @@
+"""The ``threadvault`` command: options in, one library call, a report out."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+from tqdm import tqdm
+
+from threadvault import __version__, jobs, store
+from threadvault.errors import ThreadvaultError
+from threadvault.fetch import FetchSettings
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+DEFAULT_METADATA = Path("metadata.yml")
+
+
+def db_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--db",
+        "db_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=store.DEFAULT_DB,
+        show_default=True,
+        help="The archive's SQLite file; raw captures go to warc/ beside it.",
+    )(command)
+
+
+@click.group(context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, "-V", "--version")
+def cli() -> None:
+    """Archive social-media threads: every response kept in WARC files, every post
+    searchable in SQLite, the archive served by Datasette.
+
+    \b
+    Example:
+        threadvault fetch https://threadreaderapp.com/thread/1215710451343904768.html
+        threadvault serve
+    """
+
+
+@cli.command()
+@click.argument("urls", nargs=-1)
+@click.option("--from-file", "from_file", type=click.File("r"), help="Read URLs from a file, one per line ('-' for stdin; # comments).")
+@db_option
+@click.option("--source", "source", help="Force a source when the host is not its usual one (a mirror, an instance on its own domain).")
+@click.option("--concurrency", type=click.IntRange(1, 64), default=FetchSettings.concurrency, show_default=True, help="Requests in flight at once.")
+@click.option("--delay", type=click.FloatRange(0), default=FetchSettings.delay, show_default=True, help="Seconds between two requests to the same host.")
+@click.option("--user-agent", help="User-Agent header to send instead of threadvault's own.")
+@click.option("--ignore-robots", is_flag=True, help="Do not obey robots.txt.")
+@click.option("--refetch", is_flag=True, help="Fetch URLs again even when already archived.")
+@click.option("--follow", is_flag=True, help="Also queue the other threads a page links to (same source only).")
+@click.option("--with-replies", is_flag=True, help="Keep other people's replies too (Mastodon, Bluesky).")
+@click.option("--max-bytes", type=click.IntRange(1), default=FetchSettings.max_bytes, show_default=True, help="Refuse response bodies larger than this.")
+@click.option("--retries", type=click.IntRange(0), default=FetchSettings.retries, show_default=True, help="Extra attempts after a timeout, a 429 or a 5xx.")
+def fetch(urls: tuple[str, ...], from_file: Any, db_path: Path, source: str | None, concurrency: int, delay: float,
+          user_agent: str | None, ignore_robots: bool, refetch: bool, follow: bool, with_replies: bool,
+          max_bytes: int, retries: int) -> None:
+    """Fetch threads and archive them.
+
+    URLs are queued in the archive, so an interrupted job resumes where it
+    stopped when the same command runs again; archived URLs are not fetched
+    again unless --refetch.  An author page queues every thread it lists.
+
+    \b
+    Example:
+        threadvault fetch https://threadreaderapp.com/thread/1215710451343904768.html
+        threadvault fetch --from-file urls.txt --concurrency 2 --delay 3
+        threadvault fetch --source threadreaderapp http://mirror.example/thread/1215710451343904768.html
+    """
+    wanted = list(urls) + (_read_url_file(from_file) if from_file else [])
+    settings = FetchSettings(
+        concurrency=concurrency, delay=delay, respect_robots=not ignore_robots, max_bytes=max_bytes, retries=retries,
+        **({"user_agent": user_agent} if user_agent else {}),
+    )
+    options = jobs.JobOptions(refetch=refetch, follow=follow, with_replies=with_replies)
+    with _errors_as_click(), jobs.writer_lock(db_path):
+        db = store.open_archive(db_path)
+        queued = jobs.enqueue(db, wanted, forced_source=source, refetch=refetch)
+        for url, reason in queued.rejected:
+            click.echo(f"Skipped: {reason}", err=True)
+        with _progress(len(jobs.pending_urls(db)), "Fetching") as progress:
+            try:
+                report = asyncio.run(jobs.FetchJob(db_path, settings, options, progress).run())
+            except KeyboardInterrupt:
+                raise click.ClickException("interrupted; run the same command again to resume") from None
+    report.failed[:0] = queued.rejected
+    _summarise(report)
+
+
+@cli.command()
+@db_option
+@click.option("--metadata", "metadata_path", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_METADATA,
+              show_default=True, help="Datasette metadata (titles, facets, canned queries).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on; 0.0.0.0 exposes the archive to your network.")
+@click.option("-p", "--port", type=int, default=8001, show_default=True, help="Port to listen on (0 picks a free one).")
+def serve(db_path: Path, metadata_path: Path, host: str, port: int) -> None:
+    """Open the archive in Datasette: search, facets, thread pages, SQL.
+
+    The database is served read-only.  Plain `datasette db/threadvault.db -m
+    metadata.yml` works too.
+
+    \b
+    Example:
+        threadvault serve
+        threadvault serve --db other/archive.db --port 8002
+    """
+    import uvicorn
+
+    from threadvault.web.server import build_datasette
+
+    if not db_path.exists():
+        raise click.ClickException(f"{db_path}: no archive here yet; run `threadvault fetch` or `threadvault import` first")
+    datasette = build_datasette(db_path, metadata_path if metadata_path.exists() else None)
+    click.echo(f"Serving {db_path} at http://{host}:{port}/", err=True)
+    uvicorn.run(datasette.app(), host=host, port=port, log_level="warning")
+
+
+@cli.command()
+@db_option
+@click.option("--reindex", is_flag=True, help="Add records found on disk but missing from the index.")
+def verify(db_path: Path, reindex: bool) -> None:
+    """Check every archived WARC record against its index row and digest.
+
+    \b
+    Example:
+        threadvault verify
+        threadvault verify --reindex
+    """
+    with _errors_as_click(), (jobs.writer_lock(db_path) if reindex else _no_lock()):
+        report = jobs.verify(db_path, reindex=reindex)
+    for problem in report.corrupt:
+        click.echo(f"Corrupt: {problem}", err=True)
+    for row in report.unindexed:
+        action = "re-indexed" if reindex else "not indexed (use --reindex)"
+        click.echo(f"Unindexed: {row['warc_file']} at offset {row['offset']}: {row['url']}: {action}", err=True)
+    click.echo(f"{report.checked} records checked, {len(report.corrupt)} corrupt, {len(report.unindexed)} unindexed")
+    if report.corrupt or (report.unindexed and not reindex):
+        sys.exit(1)
+
+
+@cli.command()
+@db_option
+@click.option("--with-replies", is_flag=True, help="Keep other people's replies too (Mastodon, Bluesky).")
+def reparse(db_path: Path, with_replies: bool) -> None:
+    """Rebuild threads and posts from the archived captures alone, without the network.
+
+    Run it after upgrading threadvault to apply a better parser to an old archive.
+
+    \b
+    Example:
+        threadvault reparse --db db/threadvault.db
+    """
+    with _errors_as_click(), jobs.writer_lock(db_path):
+        if not db_path.exists():
+            raise click.ClickException(f"{db_path}: no archive here")
+        with _progress(None, "Reparsing") as progress:
+            report = jobs.reparse(db_path, with_replies=with_replies, progress=progress)
+    _summarise(report)
+
+
+def _read_url_file(stream: Any) -> list[str]:
+    lines = (line.strip() for line in stream)
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+@contextmanager
+def _errors_as_click() -> Iterator[None]:
+    try:
+        yield
+    except ThreadvaultError as error:
+        raise click.ClickException(str(error)) from None
+
+
+@contextmanager
+def _no_lock() -> Iterator[None]:
+    yield
+
+
+@contextmanager
+def _progress(total: int | None, label: str) -> Iterator[jobs.Progress]:
+    """A progress bar on a terminal, silence elsewhere."""
+    with tqdm(total=total, desc=label, unit="url", disable=not sys.stderr.isatty(), leave=False) as bar:
+        def advance(url: str, outcome: str, remaining: int | None = None) -> None:
+            if remaining is not None:
+                bar.total = bar.n + 1 + remaining
+            bar.set_postfix_str(outcome[:40], refresh=False)
+            bar.update(1)
+
+        yield advance
+
+
+def _summarise(report: jobs.JobReport) -> None:
+    parts = [f"{len(report.archived)} archived", f"{len(report.unchanged)} unchanged", f"{len(report.failed)} failed"]
+    if report.listed:
+        parts.insert(0, f"{len(report.listed)} listings")
+    for url, reason in report.failed:
+        click.echo(f"Failed: {reason}" if reason.startswith(url) else f"Failed: {url}: {reason}", err=True)
+    click.echo(", ".join(parts))
+    if report.failed:
+        sys.exit(1)

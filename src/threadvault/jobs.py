@@ -1,0 +1,362 @@
+"""Loops that join the stages: the fetch job with its resumable queue, and reparse.
+
+The queue is database state (table ``queue``): a URL is pending, done or
+failed (with the reason and the number of attempts).  Every capture is in a
+WARC file and indexed before it is parsed, and a thread is saved in one
+transaction before its URL is marked done, so a job killed at any moment
+resumes where it stopped when the same command runs again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import sqlite_utils
+
+from threadvault import sources, store
+from threadvault import captures as capture_store
+from threadvault.captures import WarcWriter, decode_body, read_capture
+from threadvault.errors import ArchiveBusy, CaptureCorrupt, FetchError, NotAThread, ThreadvaultError
+from threadvault.fetch import Exchange, Fetcher, FetchSettings
+from threadvault.model import Capture, Listing, Thread, iso_utc
+
+MAX_PLAN_STEPS = 200  # fetch rounds for one URL: a safety net against a plan that never ends
+
+
+@dataclass
+class JobReport:
+    archived: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    listed: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    refetch: bool = False
+    follow: bool = False
+    with_replies: bool = False
+
+
+Progress = Callable[..., None]  # progress(url, outcome, remaining=None) after each URL
+
+
+def warc_dir_for(db_path: Path) -> Path:
+    """Raw captures live in ``warc/`` beside the database file."""
+    return Path(db_path).parent / "warc"
+
+
+def now() -> str:
+    return iso_utc(datetime.now(timezone.utc))
+
+
+@contextmanager
+def writer_lock(db_path: Path) -> Iterator[None]:
+    """One writing process per archive: a second one is refused with ArchiveBusy."""
+    lock_path = Path(str(db_path) + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as lock_file:
+        try:
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ArchiveBusy(str(db_path)) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
+@dataclass
+class Enqueued:
+    pending: list[tuple[str, str]] = field(default_factory=list)  # (canonical url, source) now waiting
+    rejected: list[tuple[str, str]] = field(default_factory=list)  # (url as given, reason)
+
+
+def enqueue(
+    db: sqlite_utils.Database,
+    urls: list[str],
+    *,
+    forced_source: str | None = None,
+    refetch: bool = False,
+    discovered_from: str | None = None,
+) -> Enqueued:
+    """Add URLs to the queue in canonical form.
+
+    A URL already done stays done unless ``refetch``; a failed one is retried.
+    """
+    result = Enqueued()
+    for url in urls:
+        try:
+            source = sources.for_url(url, forced_source)
+            canonical = source.canonical_url(url)
+        except ThreadvaultError as error:
+            result.rejected.append((url, str(error)))
+            continue
+        if _enqueue_one(db, canonical, source.NAME, refetch=refetch, discovered_from=discovered_from):
+            result.pending.append((canonical, source.NAME))
+    return result
+
+
+def _enqueue_one(db: sqlite_utils.Database, url: str, source: str, *, refetch: bool, discovered_from: str | None) -> bool:
+    """Whether the URL is now pending."""
+    stamp = now()
+    with db.conn:
+        db.execute(
+            "INSERT INTO queue (url, source, status, attempts, added_at, updated_at, discovered_from) "
+            "VALUES (?, ?, 'pending', 0, ?, ?, ?) ON CONFLICT(url) DO NOTHING",
+            [url, source, stamp, stamp, discovered_from],
+        )
+        reopen = "status != 'pending'" if refetch else "status = 'failed'"
+        db.execute(
+            f"UPDATE queue SET status = 'pending', source = ?, updated_at = ? WHERE url = ? AND {reopen}",
+            [source, stamp, url],
+        )
+    row = db.execute("SELECT status FROM queue WHERE url = ?", [url]).fetchone()
+    return bool(row) and row[0] == "pending"
+
+
+def pending_urls(db: sqlite_utils.Database) -> list[tuple[str, str]]:
+    return [(row[0], row[1]) for row in db.execute("SELECT url, source FROM queue WHERE status = 'pending' ORDER BY added_at, url")]
+
+
+class FetchJob:
+    """Fetch every pending URL of the queue, archive each capture, parse and save each thread."""
+
+    def __init__(self, db_path: Path, settings: FetchSettings, options: JobOptions, progress: Progress | None = None,
+                 fetcher: Fetcher | None = None):
+        self.db_path = Path(db_path)
+        self.db = store.open_archive(self.db_path)
+        self.settings = settings
+        self.options = options
+        self.progress = progress or (lambda *args, **kwargs: None)
+        self.fetcher = fetcher
+        self.report = JobReport()
+
+    async def run(self) -> JobReport:
+        work: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        for item in pending_urls(self.db):
+            work.put_nowait(item)
+        async with self.fetcher or Fetcher(self.settings) as fetcher, _writer(warc_dir_for(self.db_path)) as warc:
+            workers = [asyncio.create_task(self._worker(work, fetcher, warc)) for _ in range(self.settings.concurrency)]
+            await work.join()
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+        return self.report
+
+    async def _worker(self, work: asyncio.Queue[tuple[str, str]], fetcher: Fetcher, warc: WarcWriter) -> None:
+        while True:
+            url, source_name = await work.get()
+            try:
+                outcome, new_work = await self._archive(url, source_name, fetcher, warc)
+                for item in new_work:
+                    work.put_nowait(item)
+                self.progress(url, outcome, remaining=work.qsize())
+            finally:
+                work.task_done()
+
+    async def _archive(self, url: str, source_name: str, fetcher: Fetcher, warc: WarcWriter) -> tuple[str, list[tuple[str, str]]]:
+        """Fetch, archive, parse and save one URL; returns its outcome and the new queue entries it led to."""
+        source = sources.by_name(source_name)
+        captures = {} if self.options.refetch else self._stored_captures(url, source)
+        try:
+            for _ in range(MAX_PLAN_STEPS):
+                todo = [next_url for next_url in source.plan(url, captures) if next_url not in captures]
+                if not todo:
+                    break
+                for next_url in todo:
+                    captures[next_url] = await self._capture(next_url, fetcher, warc)
+            else:
+                raise NotAThread(url, f"gave up after {MAX_PLAN_STEPS} fetch rounds")
+            result = _parse(source, url, captures, self.options)
+        except ThreadvaultError as error:
+            self._fail(url, str(error))
+            return f"failed: {error}", []
+        return self._record(url, result, captures)
+
+    async def _capture(self, url: str, fetcher: Fetcher, warc: WarcWriter) -> Capture:
+        try:
+            exchanges = await fetcher.fetch(url)
+        except FetchError as error:
+            self._index(warc, getattr(error, "exchanges", ()))
+            raise
+        rows = self._index(warc, exchanges)
+        return capture_from_exchange(exchanges[-1], rows[-1])
+
+    def _index(self, warc: WarcWriter, exchanges: tuple[Exchange, ...] | list[Exchange]) -> list[dict]:
+        rows = []
+        for exchange in exchanges:
+            row = warc.write(exchange)  # on disk and fsynced before the index row is committed
+            store.save_capture(self.db, row)
+            rows.append(row)
+        return rows
+
+    def _stored_captures(self, url: str, source: sources.Source) -> dict[str, Capture]:
+        """Captures made for this URL by an earlier, interrupted run, so a resumed job does not refetch them."""
+        return stored_captures(self.db, warc_dir_for(self.db_path), url, source)
+
+    def _record(self, url: str, result: Thread | Listing, captures: Mapping[str, Capture]) -> tuple[str, list[tuple[str, str]]]:
+        if isinstance(result, Listing):
+            outcome = f"listed {len(result.thread_urls)} threads"
+            queued = enqueue(self.db, list(result.thread_urls), discovered_from=url)
+            self.report.failed.extend(queued.rejected)
+            _mark(self.db, url, "done", reason=outcome)
+            self.report.listed.append(url)
+            return outcome, queued.pending
+        saved = store.save_thread(self.db, result, captured_at=_latest(captures), capture_ids=_ids(captures))
+        _mark(self.db, url, "done", thread_id=result.id)
+        (self.report.unchanged if saved.unchanged else self.report.archived).append(url)
+        outcome = "unchanged" if saved.unchanged else f"archived {len(result.posts)} posts"
+        if self.options.follow:
+            return outcome, enqueue(self.db, list(result.discovered), discovered_from=url).pending
+        return outcome, []
+
+    def _fail(self, url: str, reason: str) -> None:
+        _mark(self.db, url, "failed", reason=reason)
+        self.report.failed.append((url, reason))
+
+
+@contextmanager
+def _writer(warc_dir: Path) -> Iterator[WarcWriter]:
+    writer = WarcWriter(warc_dir)
+    try:
+        yield writer
+    finally:
+        writer.close()
+
+
+def capture_from_exchange(exchange: Exchange, row: Mapping) -> Capture:
+    encoding = next((value for key, value in exchange.response_headers if key.lower() == "content-encoding"), None)
+    try:
+        body = decode_body(exchange.body, encoding)
+    except ValueError as error:
+        raise FetchError(exchange.url, f"undecodable body: {error}", status=exchange.status) from None
+    return Capture(exchange.url, exchange.status, exchange.response_headers, body, exchange.fetched_at, row["id"])
+
+
+def stored_captures(
+    db: sqlite_utils.Database, warc_dir: Path, url: str, source: sources.Source, *, before: str | None = None
+) -> dict[str, Capture]:
+    """What the archive already holds for ``url``: the latest capture of each URL its plan asks for,
+    optionally only those fetched before a moment.  Stops where the plan asks for something not captured."""
+    captures: dict[str, Capture] = {}
+    for _ in range(MAX_PLAN_STEPS):
+        todo = [next_url for next_url in source.plan(url, captures) if next_url not in captures]
+        rows = [latest_capture_row(db, next_url, before=before) for next_url in todo]
+        if not todo or None in rows:
+            break
+        for next_url, row in zip(todo, rows):
+            captures[next_url] = read_capture(warc_dir, row)
+    return captures
+
+
+def latest_capture_row(db: sqlite_utils.Database, url: str, *, before: str | None = None) -> dict | None:
+    sql = "SELECT * FROM captures WHERE url = ?" + (" AND fetched_at < ?" if before else "")
+    sql += " ORDER BY fetched_at DESC, rowid DESC LIMIT 1"
+    rows = list(db.query(sql, [url, before] if before else [url]))
+    return rows[0] if rows else None
+
+
+def capture_generations(db: sqlite_utils.Database, warc_dir: Path, url: str, source: sources.Source) -> Iterator[dict[str, Capture]]:
+    """Each time ``url`` was captured, oldest first: the captures as they stood after that fetch."""
+    first_step = source.plan(url, {})
+    if not first_step:
+        return
+    anchors = [row[0] for row in db.execute(
+        "SELECT DISTINCT fetched_at FROM captures WHERE url = ? ORDER BY fetched_at", [first_step[0]])]
+    seen: set[tuple[str, ...]] = set()
+    for bound in anchors[1:] + [None]:
+        captures = stored_captures(db, warc_dir, url, source, before=bound)
+        key = tuple(sorted(_ids(captures)))
+        if captures and key not in seen:
+            seen.add(key)
+            yield captures
+
+
+def _replay(db: sqlite_utils.Database, db_path: Path, url: str, source_name: str, with_replies: bool) -> tuple[int, str | None]:
+    """Parse and save every capture generation of one URL: (threads saved, last error)."""
+    saved, last_error = 0, None
+    try:
+        source = sources.by_name(source_name)
+        for captures in capture_generations(db, warc_dir_for(db_path), url, source):
+            try:
+                result = _parse(source, url, captures, JobOptions(with_replies=with_replies))
+            except NotAThread as error:  # e.g. an old capture of an error page
+                last_error = str(error)
+                continue
+            if isinstance(result, Thread):
+                store.save_thread(db, result, captured_at=_latest(captures), capture_ids=_ids(captures))
+                saved += 1
+    except ThreadvaultError as error:
+        return saved, str(error)
+    return saved, last_error
+
+
+def reparse(db_path: Path, *, with_replies: bool = False, progress: Progress | None = None) -> JobReport:
+    """Rebuild threads and posts from the stored captures alone, replaying every capture in time order."""
+    db = store.open_archive(db_path)
+    progress = progress or (lambda *args, **kwargs: None)
+    report = JobReport()
+    done = [(row[0], row[1]) for row in db.execute("SELECT url, source FROM queue WHERE status = 'done' ORDER BY added_at, url")]
+    for url, source_name in done:
+        saved, error = _replay(db, db_path, url, source_name, with_replies)
+        if error and not saved:
+            report.failed.append((url, error))
+            progress(url, f"failed: {error}")
+        else:
+            (report.archived if saved else report.listed).append(url)
+            progress(url, f"reparsed {saved} capture sets")
+    return report
+
+
+def _parse(source: sources.Source, url: str, captures: Mapping[str, Capture], options: JobOptions) -> Thread | Listing:
+    if options.with_replies and source.NAME in sources.REPLY_SOURCES:
+        return source.parse(url, captures, with_replies=True)  # type: ignore[call-arg]
+    return source.parse(url, captures)
+
+
+def _mark(db: sqlite_utils.Database, url: str, status: str, *, reason: str | None = None, thread_id: str | None = None) -> None:
+    with db.conn:
+        db.execute(
+            "UPDATE queue SET status = ?, reason = ?, thread_id = coalesce(?, thread_id), updated_at = ?, "
+            "attempts = attempts + 1 WHERE url = ?",
+            [status, reason, thread_id, now(), url],
+        )
+
+
+def _latest(captures: Mapping[str, Capture]) -> str:
+    return max(capture.fetched_at for capture in captures.values())
+
+
+def _ids(captures: Mapping[str, Capture]) -> list[str]:
+    return [capture.id for capture in captures.values() if capture.id]
+
+
+@dataclass
+class VerifyReport:
+    checked: int = 0
+    corrupt: list[CaptureCorrupt] = field(default_factory=list)
+    unindexed: list[dict] = field(default_factory=list)
+    reindexed: int = 0
+
+
+def verify(db_path: Path, *, reindex: bool = False) -> VerifyReport:
+    """Re-read every indexed record and check its digest; find records on disk the index lacks."""
+    db = store.open_archive(db_path)
+    warc_dir = warc_dir_for(db_path)
+    rows = list(db.query("SELECT * FROM captures ORDER BY warc_file, offset"))
+    report = VerifyReport(checked=len(rows))
+    report.corrupt = list(capture_store.verify(warc_dir, rows))
+    known = {row["id"] for row in rows}
+    for row, _capture in capture_store.unindexed(warc_dir, known):
+        report.unindexed.append(row)
+        if reindex:
+            store.save_capture(db, row)
+            report.reindexed += 1
+    return report

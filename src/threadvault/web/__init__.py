@@ -1,0 +1,1 @@
+"""The threadvault Datasette plugin: hook implementations only."""
