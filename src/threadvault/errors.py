@@ -15,12 +15,19 @@ Each message is one line that names the input; details stay on the attributes.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from threadvault.fetch import Exchange
+
 
 class ThreadvaultError(Exception):
     """Base class of every error raised on purpose by threadvault."""
 
 
 class FetchError(ThreadvaultError):
+    exchanges: tuple[Exchange, ...] = ()  # set by Fetcher.fetch: the exchanges made before the failure
+
     def __init__(self, url: str, reason: str, status: int | None = None, attempts: int = 1):
         self.url = url
         self.reason = reason
@@ -30,8 +37,8 @@ class FetchError(ThreadvaultError):
 
 
 class BlockedByRobots(FetchError):
-    def __init__(self, url: str):
-        super().__init__(url, "disallowed by robots.txt (use --ignore-robots to override)")
+    def __init__(self, url: str, reason: str = "disallowed by robots.txt"):
+        super().__init__(url, f"{reason} (use --ignore-robots to override)")
 
 
 class TooLarge(FetchError):
