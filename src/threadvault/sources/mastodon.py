@@ -1,0 +1,322 @@
+"""Mastodon: a thread from any instance's public API (a status and its context).
+
+Rules this module keeps:
+
+- ``canonical_url`` keeps the form the URL was given in (``/@user/ID``,
+  ``/@user@other.host/ID``, ``/users/user/statuses/ID`` or ``/api/v1/statuses/ID``),
+  lower-cases scheme and host, and drops a trailing slash, ``/context``, the
+  query and the fragment.  The same status reached through two forms is two
+  queue entries but one stored thread, because post ids do not depend on it.
+- Post ids are ``mastodon:<status uri>`` (the ActivityPub id), so one post read
+  through two instances is one row.  A parent that was not captured has no
+  known uri: ``reply_to_id`` is then None, except for a gap (below).
+- A gap is the author's own parent that the context no longer has (deleted or
+  hidden).  Only its instance-local id is known, so its id is
+  ``mastodon:<base>/api/v1/statuses/<local id>``, the API address of that
+  status on the instance read, and its url the instance's ``/@acct/<id>``
+  page.  One gap stands for everything above it.
+- A thread is the author's self-reply chain through the given status.  Where
+  the author replied to one post twice, the earliest reply (lowest id) is
+  followed and the others are listed in ``Thread.branches``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from bs4 import BeautifulSoup
+
+from threadvault.entities import normalise_tag
+from threadvault.errors import NotAThread
+from threadvault.model import Author, Capture, Link, Media, Post, Thread, global_id, iso_utc
+
+NAME = "mastodon"
+PATTERN = re.compile(
+    r"""
+    (?P<base>(?i:https?)://[^/?#@\s]+)
+    (?P<path>
+        /@[\w.-]+(?:@[\w.-]+)?/(?P<id>\d+)               # /@user/ID, /@user@other.host/ID
+      | /users/[\w.-]+/statuses/(?P<uri_id>\d+)          # the ActivityPub form
+      | /api/v1/statuses/(?P<api_id>\d+)(?:/context)?    # the API forms
+    )
+    /?(?:[?\#].*)?\Z
+    """,
+    re.VERBOSE,
+)
+UNREADABLE = {401, 403, 404, 410}
+MEDIA_KINDS = {"image": "image", "gifv": "gif", "video": "video", "audio": "audio"}
+STATUS_KEYS = {"id": str, "uri": str, "content": str, "account": dict}
+ACCOUNT_KEYS = {"id": str, "acct": str, "url": str}
+
+Status = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """Everything captured for one request: statuses by local id and the capture each came from."""
+
+    base: str
+    statuses: dict[str, Status]
+    capture_ids: dict[str, str | None]
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.base).netloc
+
+
+def canonical_url(url: str) -> str:
+    match = _match(url)
+    return match["base"].lower() + match["path"].removesuffix("/context")
+
+
+def plan(url: str, captures: Mapping[str, Capture]) -> list[str]:
+    return [api for api in _api_urls(url) if api not in captures]
+
+
+def parse(url: str, captures: Mapping[str, Capture], with_replies: bool = False) -> Thread:
+    """The author's thread through the status at ``url``.  Other people's replies are
+    counted, or kept as posts without a position when ``with_replies`` is set."""
+    reading, focus, descendants = _read(url, captures)
+    chain, branches = _chain(reading.statuses, focus)
+    posts = [gap] if (gap := _gap(reading, chain[0])) else []
+    posts += [_post(reading, status, position) for position, status in enumerate(chain, len(posts) + 1)]
+    others = [status for status in descendants if status["account"]["id"] != focus["account"]["id"]]
+    if with_replies:
+        posts += [_post(reading, status, None) for status in others]
+    return Thread(
+        id=posts[0].id,
+        platform=NAME,
+        url=posts[0].url or url,
+        source=NAME,
+        author=_author(focus["account"], reading.host),
+        posts=tuple(posts),
+        other_replies=0 if with_replies else len(others),
+        branches=tuple(_post_id(status) for status in branches),
+    )
+
+
+def _match(url: str) -> re.Match[str]:
+    match = PATTERN.match(url)
+    if not match:
+        raise NotAThread(url, "not a Mastodon status URL (https://INSTANCE/@user/ID)")
+    return match
+
+
+def _api_urls(url: str) -> tuple[str, str]:
+    match = _match(url)
+    status = f"{match['base'].lower()}/api/v1/statuses/{match['id'] or match['uri_id'] or match['api_id']}"
+    return status, status + "/context"
+
+
+def _read(url: str, captures: Mapping[str, Capture]) -> tuple[_Reading, Status, list[Status]]:
+    """The captured statuses, the requested one and its descendants."""
+    status_url, context_url = _api_urls(url)
+    status_capture = _capture(url, captures, status_url)
+    focus = _checked(url, _json(url, status_capture))
+    context_capture = _capture(url, captures, context_url)
+    context = _json(url, context_capture)
+    if not (isinstance(context, dict) and all(isinstance(context.get(k), list) for k in ("ancestors", "descendants"))):
+        raise NotAThread(url, f"{context_capture.url} is not a Mastodon context (ancestors, descendants)")
+    ancestors = [_checked(url, status) for status in context["ancestors"]]
+    descendants = [_checked(url, status) for status in context["descendants"]]
+    capture_ids = {status["id"]: context_capture.id for status in ancestors + descendants}
+    capture_ids[focus["id"]] = status_capture.id
+    statuses = {status["id"]: status for status in [*ancestors, focus, *descendants]}
+    return _Reading(_match(url)["base"].lower(), statuses, capture_ids), focus, descendants
+
+
+def _capture(url: str, captures: Mapping[str, Capture], api_url: str) -> Capture:
+    if api_url not in captures:
+        raise NotAThread(url, f"{api_url} was not captured")
+    return captures[api_url]
+
+
+def _json(url: str, capture: Capture) -> Any:
+    if capture.status in UNREADABLE:
+        raise NotAThread(url, f"status not found or not public (HTTP {capture.status})")
+    if capture.status != 200:
+        raise NotAThread(url, f"HTTP {capture.status} from {capture.url}")
+    try:
+        data = json.loads(capture.body)
+    except ValueError:
+        raise NotAThread(url, f"{capture.url} did not return JSON") from None
+    if isinstance(data, dict) and "error" in data:
+        raise NotAThread(url, f"{capture.url} answered with an error: {data['error']}")
+    return data
+
+
+def _checked(url: str, status: Any) -> Status:
+    """The status itself, once it has the fields every post needs."""
+    account = status.get("account") if isinstance(status, dict) else None
+    if not (_has(status, STATUS_KEYS) and _has(account, ACCOUNT_KEYS)):
+        raise NotAThread(url, "malformed status JSON (needs id, uri, content, and account with id, acct, url)")
+    return status  # type: ignore[no-any-return]
+
+
+def _has(record: Any, keys: Mapping[str, type]) -> bool:
+    return isinstance(record, dict) and all(isinstance(record.get(key), kind) for key, kind in keys.items())
+
+
+def _id_order(status: Status) -> tuple[int, str]:
+    """Vanilla Mastodon ids sort by length, then lexically."""
+    return len(status["id"]), status["id"]
+
+
+def _chain(statuses: dict[str, Status], focus: Status) -> tuple[list[Status], list[Status]]:
+    """The author's self-reply chain through ``focus``, and the self-replies that branch off it."""
+    author = focus["account"]["id"]
+    self_replies: dict[str, list[Status]] = {}
+    for status in sorted(statuses.values(), key=_id_order):
+        if status["account"]["id"] == author and status.get("in_reply_to_id"):
+            self_replies.setdefault(status["in_reply_to_id"], []).append(status)
+    chain, seen = [focus], {focus["id"]}
+    while (
+        (parent := statuses.get(chain[0].get("in_reply_to_id") or ""))
+        and parent["account"]["id"] == author
+        and parent["id"] not in seen
+    ):
+        chain.insert(0, parent)
+        seen.add(parent["id"])
+    branches: list[Status] = []
+    while (replies := self_replies.get(chain[-1]["id"])) and replies[0]["id"] not in seen:
+        chain.append(replies[0])
+        seen.add(replies[0]["id"])
+        branches += replies[1:]
+    return chain, branches
+
+
+def _gap(reading: _Reading, first: Status) -> Post | None:
+    """The author's own post above ``first`` when the context no longer has it."""
+    parent_id = first.get("in_reply_to_id")
+    if not parent_id or parent_id in reading.statuses or first.get("in_reply_to_account_id") != first["account"]["id"]:
+        return None
+    return Post(
+        id=_local_id(reading.base, parent_id),
+        author=_author(first["account"], reading.host),
+        text=None,
+        position=1,
+        url=f"{reading.base}/@{first['account']['acct']}/{parent_id}",
+        missing=True,
+    )
+
+
+def _post(reading: _Reading, status: Status, position: int | None) -> Post:
+    text, links, hashtags = _read_content(status)
+    return Post(
+        id=_post_id(status),
+        author=_author(status["account"], reading.host),
+        text=text,
+        position=position,
+        created_at=_time(status.get("created_at")),
+        url=status.get("url") or status["uri"],
+        reply_to_id=_reply_to(reading, status),
+        lang=status.get("language"),
+        hashtags=hashtags,
+        mentions=tuple(_full_acct(mention["acct"], reading.host) for mention in status.get("mentions") or ()),
+        links=links,
+        media=tuple(_media(each) for each in status.get("media_attachments") or () if each.get("type") in MEDIA_KINDS),
+        spoiler_text=status.get("spoiler_text") or None,
+        edited_at=_time(status.get("edited_at")),
+        reply_count=status.get("replies_count"),
+        repost_count=status.get("reblogs_count"),
+        like_count=status.get("favourites_count"),
+        capture_id=reading.capture_ids.get(status["id"]),
+    )
+
+
+def _post_id(status: Status) -> str:
+    return global_id(NAME, status["uri"])
+
+
+def _local_id(base: str, local_id: str) -> str:
+    return global_id(NAME, f"{base}/api/v1/statuses/{local_id}")
+
+
+def _reply_to(reading: _Reading, status: Status) -> str | None:
+    parent_id = status.get("in_reply_to_id")
+    if not parent_id:
+        return None
+    if parent_id in reading.statuses:
+        return _post_id(reading.statuses[parent_id])
+    if status.get("in_reply_to_account_id") == status["account"]["id"]:
+        return _local_id(reading.base, parent_id)  # the gap's id
+    return None
+
+
+def _author(account: dict[str, Any], host: str) -> Author:
+    return Author(
+        id=global_id(NAME, account["url"]),
+        platform=NAME,
+        handle=_full_acct(account["acct"], host),
+        display_name=account.get("display_name") or None,
+        url=account["url"],
+    )
+
+
+def _full_acct(acct: str, host: str) -> str:
+    """``user@domain``; a local account's acct is a bare username on its own instance."""
+    return acct if "@" in acct else f"{acct}@{host}"
+
+
+def _media(attachment: dict[str, Any]) -> Media:
+    return Media(
+        url=attachment.get("remote_url") or attachment["url"],
+        kind=MEDIA_KINDS[attachment["type"]],
+        alt_text=attachment.get("description") or None,
+    )
+
+
+def _time(value: str | None) -> str | None:
+    if not value:
+        return None
+    try:
+        return iso_utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
+    except ValueError:
+        return None
+
+
+def _read_content(status: Status) -> tuple[str, tuple[Link, ...], tuple[str, ...]]:
+    """Plain text, links and hashtags (as written) of a status.
+
+    Paragraphs are separated by a blank line, ``<br>`` becomes a line break, and
+    a shortened link keeps only its visible text (Mastodon hides the rest in
+    ``span.invisible`` and adds no ellipsis character).  Hashtags come from
+    ``tags``, spelled as the content shows them.
+    """
+    tags = [tag["name"] for tag in status.get("tags") or ()]
+    if not status["content"]:
+        return "", (), tuple(tags)
+    soup = BeautifulSoup(status["content"], "lxml")
+    for hidden in soup.select("span.invisible"):
+        hidden.decompose()
+    for br in soup.find_all("br"):
+        br.replace_with("\n")
+    links, spellings = _anchors(soup, status, {normalise_tag(tag) for tag in tags})
+    blocks = soup.find_all("p") or [soup]
+    text = "\n\n".join(block.get_text() for block in blocks)
+    return text, links, tuple(spellings.get(normalise_tag(tag), tag) for tag in tags)
+
+
+def _anchors(soup: BeautifulSoup, status: Status, tags: set[str]) -> tuple[tuple[Link, ...], dict[str, str]]:
+    """Links, and hashtag spellings keyed by normalised tag.  Hashtag and mention anchors are not links.
+
+    Mastodon marks them with the classes ``hashtag`` and ``mention``; for content
+    from servers whose markup lost the classes, the status's tags and mentions decide.
+    """
+    mention_urls = {mention.get("url") for mention in status.get("mentions") or ()}
+    links: list[Link] = []
+    spellings: dict[str, str] = {}
+    for anchor in soup.find_all("a", href=True):
+        shown, classes = anchor.get_text(), anchor.get("class") or ()
+        tag = shown.removeprefix("#")
+        if "hashtag" in classes or (shown.startswith("#") and normalise_tag(tag) in tags):
+            spellings[normalise_tag(tag)] = tag
+        elif not ("mention" in classes or anchor["href"] in mention_urls):
+            links.append(Link(url=str(anchor["href"]), display_text=shown or None))
+    return tuple(links), spellings
