@@ -136,18 +136,18 @@ def test_parse_self_thread():
                 "1764577059926974466", 2,
                 "1/ Threads fall apart quietly: a deleted reply, a suspended account, and the middle of the story is gone."
                 "\n\nThat is why 🎉#WebArchiving and #archives#OpenData matter. Thanks @bob_reads for the nudge & the data.",
-                "2024-03-04T09:02:00Z", "1764576514667450369",
+                "2024-03-04T09:02:10Z", "1764576514667450369",
                 hashtags=("WebArchiving", "archives", "OpenData"), mentions=("bob_reads",),
                 reply_count=5, repost_count=4, like_count=18,
             ),
             post(
                 "1764577898787778563", 3, "2/ The survey results are out: example.org/reports/2024/web…",
-                "2024-03-04T09:05:00Z", "1764577059926974466",
+                "2024-03-04T09:05:30Z", "1764577059926974466",
                 links=(Link("https://www.example.org/reports/2024/web-archiving-survey-results", "example.org/reports/2024/web…"),),
                 reply_count=1, repost_count=2, like_count=9,
             ),
             post(
-                "1764578968335302660", 4, "3/ Carol said it best last year:", "2024-03-04T09:09:00Z", "1764577898787778563",
+                "1764578968335302660", 4, "3/ Carol said it best last year:", "2024-03-04T09:09:45Z", "1764577898787778563",
                 links=(Link("https://twitter.com/carolchen/status/1653436686136246349"),),
                 reply_count=0, repost_count=1, like_count=7,
             ),

@@ -52,9 +52,10 @@ class FileFormat(Protocol):
 
 
 def _web_sources() -> list[Source]:
-    from threadvault.sources import threadreaderapp
+    from threadvault.sources import bluesky, mastodon, nitter, threadreaderapp
 
-    return [threadreaderapp]  # type: ignore[list-item]
+    # Sources tied to known hosts first: Mastodon's pattern accepts any host.
+    return [threadreaderapp, bluesky, nitter, mastodon]  # type: ignore[list-item]
 
 
 def _file_formats() -> list[FileFormat]:

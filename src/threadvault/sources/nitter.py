@@ -32,7 +32,7 @@ from bs4.element import NavigableString, Tag
 
 from threadvault import entities
 from threadvault.errors import NotAThread
-from threadvault.model import Author, Capture, Link, Media, Post, Thread, global_id, iso_utc
+from threadvault.model import Author, Capture, Link, Media, Post, Thread, global_id, iso_utc, snowflake_time
 
 NAME = "nitter"
 KNOWN_HOSTS = ("nitter.net", "nitter.poast.org", "nitter.privacydev.net", "xcancel.com", "nitter.space")
@@ -199,7 +199,7 @@ def _post(page: _Page, item: Tag, native: str, position: int, previous: str | No
         author=_author(item, handle),
         text=text,
         position=position,
-        created_at=_created_at(item),
+        created_at=snowflake_time(native) or _created_at(item),
         url=f"{TWITTER}/{handle}/status/{native}",
         reply_to_id=reply_to,
         hashtags=tuple(dict.fromkeys(hashtags)),
@@ -319,7 +319,9 @@ def _unbase64(value: str) -> str:
 
 
 def _created_at(item: Tag) -> str | None:
-    """From the date link's title; its visible text is relative to when the page was rendered."""
+    """From the date link's title (to the minute), for ids too old to carry their time.
+
+    The visible text is relative to when the page was rendered, so it is never used."""
     date = item.select_one("div.tweet-header span.tweet-date > a[title]")
     return _parse_date(str(date["title"])) if date else None
 
