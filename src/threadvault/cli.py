@@ -164,6 +164,44 @@ def reparse(db_path: Path, with_replies: bool) -> None:
     _summarise(report)
 
 
+@cli.command(name="import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@db_option
+@click.option("--format", "forced_format", help="Force the format instead of detecting it: warc, twarc, twitter-archive, text.")
+@click.option("--source", "forced_source", help="For WARC files: force the source of every response (e.g. nitter for an unknown host).")
+def import_(paths: tuple[Path, ...], db_path: Path, forced_format: str | None, forced_source: str | None) -> None:
+    """Import collections you already have: WARC files, twarc JSONL, Twitter archives, plain text.
+
+    The format is detected from each file's content.  A bad record is
+    reported with its file and line and the import goes on.  WARC records are
+    kept by reference (file and offset), not copied.
+
+    \b
+    Example:
+        threadvault import collection.jsonl twitter-archive.zip
+        threadvault import crawl.warc.gz --source nitter
+    """
+    failed = False
+    with _errors_as_click(), jobs.writer_lock(db_path):
+        for path in paths:
+            with _progress(None, f"Importing {path.name}") as progress:
+                try:
+                    report = jobs.import_file(db_path, path, forced_format=forced_format,
+                                              forced_source=forced_source, progress=progress)
+                except ThreadvaultError as error:
+                    click.echo(f"Failed: {error}", err=True)
+                    failed = True
+                    continue
+            for error in report.errors:
+                click.echo(f"Skipped: {error}", err=True)
+            skipped = "".join(f", {count} {reason} skipped" for reason, count in report.skipped.items())
+            click.echo(f"{path} ({report.format}): {report.saved} threads saved, {report.unchanged} unchanged, "
+                       f"{len(report.errors)} bad records{skipped}")
+            failed = failed or bool(report.errors)
+    if failed:
+        sys.exit(1)
+
+
 def _read_url_file(stream: Any) -> list[str]:
     lines = (line.strip() for line in stream)
     return [line for line in lines if line and not line.startswith("#")]

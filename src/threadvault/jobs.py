@@ -142,12 +142,15 @@ class FetchJob:
         work: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
         for item in pending_urls(self.db):
             work.put_nowait(item)
-        async with self.fetcher or Fetcher(self.settings) as fetcher, _writer(warc_dir_for(self.db_path)) as warc:
-            workers = [asyncio.create_task(self._worker(work, fetcher, warc)) for _ in range(self.settings.concurrency)]
-            await work.join()
-            for worker in workers:
-                worker.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
+        async with self.fetcher or Fetcher(self.settings) as fetcher:
+            with WarcWriter(warc_dir_for(self.db_path)) as warc:
+                workers = [asyncio.create_task(self._worker(work, fetcher, warc)) for _ in range(self.settings.concurrency)]
+                try:
+                    await work.join()
+                finally:
+                    for worker in workers:
+                        worker.cancel()
+                    await asyncio.gather(*workers, return_exceptions=True)
         return self.report
 
     async def _worker(self, work: asyncio.Queue[tuple[str, str]], fetcher: Fetcher, warc: WarcWriter) -> None:
@@ -163,9 +166,9 @@ class FetchJob:
 
     async def _archive(self, url: str, source_name: str, fetcher: Fetcher, warc: WarcWriter) -> tuple[str, list[tuple[str, str]]]:
         """Fetch, archive, parse and save one URL; returns its outcome and the new queue entries it led to."""
-        source = sources.by_name(source_name)
-        captures = {} if self.options.refetch else self._stored_captures(url, source)
         try:
+            source = sources.by_name(source_name)
+            captures = {} if self.options.refetch else self._stored_captures(url, source)
             for _ in range(MAX_PLAN_STEPS):
                 todo = [next_url for next_url in source.plan(url, captures) if next_url not in captures]
                 if not todo:
@@ -184,7 +187,7 @@ class FetchJob:
         try:
             exchanges = await fetcher.fetch(url)
         except FetchError as error:
-            self._index(warc, getattr(error, "exchanges", ()))
+            self._index(warc, error.exchanges)
             raise
         rows = self._index(warc, exchanges)
         return capture_from_exchange(exchanges[-1], rows[-1])
@@ -220,15 +223,6 @@ class FetchJob:
     def _fail(self, url: str, reason: str) -> None:
         _mark(self.db, url, "failed", reason=reason)
         self.report.failed.append((url, reason))
-
-
-@contextmanager
-def _writer(warc_dir: Path) -> Iterator[WarcWriter]:
-    writer = WarcWriter(warc_dir)
-    try:
-        yield writer
-    finally:
-        writer.close()
 
 
 def capture_from_exchange(exchange: Exchange, row: Mapping) -> Capture:
@@ -354,9 +348,84 @@ def verify(db_path: Path, *, reindex: bool = False) -> VerifyReport:
     report = VerifyReport(checked=len(rows))
     report.corrupt = list(capture_store.verify(warc_dir, rows))
     known = {row["id"] for row in rows}
-    for row, _capture in capture_store.unindexed(warc_dir, known):
-        report.unindexed.append(row)
-        if reindex:
-            store.save_capture(db, row)
-            report.reindexed += 1
+    try:
+        for row, _capture in capture_store.unindexed(warc_dir, known):
+            report.unindexed.append(row)
+            if reindex:
+                store.save_capture(db, row)
+                report.reindexed += 1
+    except CaptureCorrupt as damage:  # a half-written record at the end of a killed run's file, say
+        if not any((problem.file, problem.offset) == (damage.file, damage.offset) for problem in report.corrupt):
+            report.corrupt.append(damage)
     return report
+
+
+@dataclass
+class ImportReport:
+    path: str
+    format: str
+    saved: int = 0
+    unchanged: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)  # reason -> count
+    errors: list[ThreadvaultError] = field(default_factory=list)
+
+
+WARC_FORMAT = "warc"
+
+
+def import_file(db_path: Path, path: Path, *, forced_format: str | None = None, forced_source: str | None = None,
+                progress: Progress | None = None) -> ImportReport:
+    """Bring a collection into the archive: a WARC file through the sources, any other format through its reader."""
+    progress = progress or (lambda *args, **kwargs: None)
+    db = store.open_archive(db_path)
+    if forced_format == WARC_FORMAT or (forced_format is None and capture_store.is_warc(path)):
+        return _import_warc(db, db_path, path, forced_source, progress)
+    file_format = sources.sniff(path, forced_format)
+    report = ImportReport(str(path), file_format.NAME)
+    errors: list = []
+    captured_at = now()
+    for thread in file_format.read(path, errors):  # type: ignore[call-arg]
+        saved = store.save_thread(db, thread, captured_at=captured_at)
+        if saved.unchanged:
+            report.unchanged += 1
+        else:
+            report.saved += 1
+        progress(thread.id, "unchanged" if saved.unchanged else "saved")
+    report.errors.extend(errors)
+    return report
+
+
+def _import_warc(db: sqlite_utils.Database, db_path: Path, path: Path, forced_source: str | None,
+                 progress: Progress) -> ImportReport:
+    """Index a crawler's WARC records by reference, then parse every thread a source recognises in them."""
+    report = ImportReport(str(path), WARC_FORMAT)
+    thread_urls: dict[str, str] = {}
+    try:
+        for row, capture in capture_store.iter_captures(path, warc_dir=warc_dir_for(db_path)):
+            store.save_capture(db, row)
+            if capture.status != 200:
+                _count(report.skipped, f"HTTP {capture.status} responses")
+                continue
+            try:
+                source = sources.for_url(capture.url, forced_source)
+                thread_urls.setdefault(source.canonical_url(capture.url), source.NAME)
+            except ThreadvaultError:
+                _count(report.skipped, "responses no source recognises")
+    except CaptureCorrupt as damage:
+        report.errors.append(damage)
+    for url, source_name in thread_urls.items():
+        _enqueue_one(db, url, source_name, refetch=False, discovered_from=str(path))
+        saved, error = _replay(db, db_path, url, source_name, with_replies=False)
+        if saved:
+            _mark(db, url, "done")
+            report.saved += 1
+        else:
+            reason = error or f"{url}: not a thread: no complete capture in the file"
+            _mark(db, url, "failed", reason=reason)
+            report.errors.append(ThreadvaultError(reason))
+        progress(url, "saved" if saved else "failed")
+    return report
+
+
+def _count(counter: dict[str, int], reason: str) -> None:
+    counter[reason] = counter.get(reason, 0) + 1

@@ -1,0 +1,188 @@
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+from werkzeug import Response
+
+from pagegen import REAL_PAGE, generated_thread, thread_page
+from threadvault import jobs, store
+from threadvault.errors import ArchiveBusy
+from threadvault.fetch import FetchSettings
+
+SETTINGS = FetchSettings(delay=0, retries=1, backoff=0.01, concurrency=2)
+PARSED_TABLES = ["threads", "posts", "authors", "hashtags", "post_hashtags", "mentions", "links", "media", "thread_captures"]
+
+
+def run_job(db_path: Path, urls, *, refetch=False, source="threadreaderapp"):
+    db = store.open_archive(db_path)
+    queued = jobs.enqueue(db, list(urls), forced_source=source, refetch=refetch)
+    report = asyncio.run(jobs.FetchJob(db_path, SETTINGS, jobs.JobOptions(refetch=refetch)).run())
+    report.failed[:0] = queued.rejected
+    return report
+
+
+def serve_threads(httpserver, threads):
+    httpserver.expect_request("/robots.txt").respond_with_data("", status=404)
+    for thread in threads:
+        httpserver.expect_request(f"/thread/{thread.root_id}.html").respond_with_data(
+            thread.html, content_type="text/html; charset=utf-8")
+    return [httpserver.url_for(f"/thread/{thread.root_id}.html") for thread in threads]
+
+
+def requests_for(httpserver, path):
+    return [request for request, _ in httpserver.log if request.path == path]
+
+
+def table_rows(db_path, table):
+    conn = sqlite3.connect(db_path)
+    try:
+        return sorted(conn.execute(f"SELECT * FROM [{table}]").fetchall(), key=repr)
+    finally:
+        conn.close()
+
+
+def test_fetch_archives_a_real_thread_page(httpserver, tmp_path):
+    httpserver.expect_request("/robots.txt").respond_with_data("User-agent: *\nDisallow: /private/\n")
+    httpserver.expect_request("/thread/1215710451343904768.html").respond_with_data(
+        REAL_PAGE.read_bytes(), content_type="text/html; charset=utf-8")
+    db_path = tmp_path / "db" / "threadvault.db"
+
+    report = run_job(db_path, [httpserver.url_for("/thread/1215710451343904768.html?utm_source=x#tweet_3")])
+
+    assert (len(report.archived), report.failed) == (1, [])
+    db = store.open_archive(db_path)
+    thread = db["threads"].get("twitter:1215710451343904768")
+    assert (thread["post_count"], thread["author_id"], thread["source"]) == (102, "twitter:quinnypig", "threadreaderapp")
+    first = db["posts"].get("twitter:1215710451343904768")
+    assert first["position"] == 1 and first["text"].startswith("Okay. For every retweet")
+    statuses = {row["url"].rsplit("/", 1)[-1]: row["status"] for row in db["captures"].rows}
+    assert statuses == {"robots.txt": 200, "1215710451343904768.html": 200}
+    assert list((tmp_path / "db" / "warc").glob("*.warc.gz"))
+    assert [row["status"] for row in db["queue"].rows] == ["done"]
+
+
+def test_an_archived_url_is_not_fetched_again_unless_refetch(httpserver, tmp_path):
+    thread = generated_thread(1, posts=3)
+    [url] = serve_threads(httpserver, [thread])
+    db_path = tmp_path / "threadvault.db"
+
+    run_job(db_path, [url])
+    second = run_job(db_path, [url])
+    assert (second.archived, second.unchanged) == ([], [])
+    assert len(requests_for(httpserver, f"/thread/{thread.root_id}.html")) == 1
+
+    third = run_job(db_path, [url], refetch=True)
+    assert len(third.unchanged) == 1
+    assert len(requests_for(httpserver, f"/thread/{thread.root_id}.html")) == 2
+
+
+def test_a_bad_url_is_reported_and_the_job_goes_on(httpserver, tmp_path):
+    good = generated_thread(2, posts=4)
+    [good_url] = serve_threads(httpserver, [good])
+    httpserver.expect_request("/thread/999.html").respond_with_data("Not found", status=404)
+    httpserver.expect_request("/thread/998.html").respond_with_data("<html><body>Rate limited</body></html>",
+                                                                    content_type="text/html")
+    db_path = tmp_path / "threadvault.db"
+
+    report = run_job(db_path, [httpserver.url_for("/thread/999.html"), good_url,
+                               httpserver.url_for("/thread/998.html"), "https://example.org/not-a-thread"])
+
+    assert report.archived == [good_url]
+    reasons = dict(report.failed)
+    assert "HTTP 404" in reasons[httpserver.url_for("/thread/999.html")]
+    assert "not a thread" in reasons[httpserver.url_for("/thread/998.html")]
+    assert "https://example.org/not-a-thread" in reasons
+    queue = {row["url"]: row for row in store.open_archive(db_path)["queue"].rows}
+    assert queue[httpserver.url_for("/thread/999.html")]["status"] == "failed"
+    assert queue[httpserver.url_for("/thread/999.html")]["attempts"] == 1
+    assert store.open_archive(db_path)["posts"].count == 4
+
+
+def test_a_killed_job_resumes_without_refetching(httpserver, tmp_path, monkeypatch):
+    threads = [generated_thread(index, posts=5) for index in range(5)]
+    urls = serve_threads(httpserver, threads)
+    db_path = tmp_path / "threadvault.db"
+    real_save = store.save_thread
+    calls = []
+
+    def dying_save(db, thread, **kwargs):
+        calls.append(thread.id)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # the process dies after the capture, before the thread is saved
+        return real_save(db, thread, **kwargs)
+
+    monkeypatch.setattr(store, "save_thread", dying_save)
+    with pytest.raises(KeyboardInterrupt):
+        run_job(db_path, urls)
+    monkeypatch.setattr(store, "save_thread", real_save)
+
+    report = run_job(db_path, urls)
+
+    db = store.open_archive(db_path)
+    assert db["threads"].count == 5 and db["posts"].count == 25
+    assert {row["status"] for row in db["queue"].rows} == {"done"}
+    assert len(report.archived) == 3  # two had been saved before the kill
+    for thread in threads:  # every page fetched exactly once, the interrupted one included
+        assert len(requests_for(httpserver, f"/thread/{thread.root_id}.html")) == 1
+
+
+def test_a_recapture_adds_new_posts_in_place(httpserver, tmp_path):
+    root = "1300000000000000000"
+    bodies = ["first post", "second post"]
+    httpserver.expect_request("/robots.txt").respond_with_data("", status=404)
+    pages = iter([thread_page(root, "archivist", bodies), thread_page(root, "archivist", bodies + ["third post"])])
+    httpserver.expect_request(f"/thread/{root}.html").respond_with_handler(
+        lambda request: Response(next(pages), content_type="text/html"))
+    url = httpserver.url_for(f"/thread/{root}.html")
+    db_path = tmp_path / "threadvault.db"
+
+    run_job(db_path, [url])
+    run_job(db_path, [url], refetch=True)
+
+    db = store.open_archive(db_path)
+    assert [row["text"] for row in db.query("SELECT text FROM posts ORDER BY position")] == bodies + ["third post"]
+    assert db["threads"].get(f"twitter:{root}")["post_count"] == 3
+    assert db["queue"].count == 1
+
+
+def test_reparse_rebuilds_the_same_rows_from_captures_alone(httpserver, tmp_path):
+    urls = serve_threads(httpserver, [generated_thread(index, posts=6) for index in range(3)])
+    db_path = tmp_path / "threadvault.db"
+    run_job(db_path, urls)
+    before = {table: table_rows(db_path, table) for table in PARSED_TABLES}
+    db = store.open_archive(db_path)
+    with db.conn:
+        for table in PARSED_TABLES:
+            db.execute(f"DELETE FROM [{table}]")
+    httpserver.clear()  # no network from here on
+
+    report = jobs.reparse(db_path)
+
+    assert report.failed == []
+    assert {table: table_rows(db_path, table) for table in PARSED_TABLES} == before
+
+
+def test_verify_finds_a_corrupted_record(httpserver, tmp_path):
+    [url] = serve_threads(httpserver, [generated_thread(7, posts=3)])
+    db_path = tmp_path / "threadvault.db"
+    run_job(db_path, [url])
+    assert jobs.verify(db_path).corrupt == []
+
+    row = next(row for row in store.open_archive(db_path)["captures"].rows if row["url"] == url)
+    warc = tmp_path / "warc" / row["warc_file"]
+    data = bytearray(warc.read_bytes())
+    data[row["offset"] + row["length"] // 2] ^= 0xFF
+    warc.write_bytes(bytes(data))
+
+    problems = jobs.verify(db_path).corrupt
+    assert len(problems) == 1 and problems[0].offset == row["offset"]
+
+
+def test_a_second_writer_is_refused(tmp_path):
+    db_path = tmp_path / "threadvault.db"
+    with jobs.writer_lock(db_path):
+        with pytest.raises(ArchiveBusy) as refused:
+            with jobs.writer_lock(db_path):
+                pass
+    assert "another threadvault process is writing" in str(refused.value)
