@@ -438,3 +438,13 @@ def test_an_answer_as_deep_as_plan_asks_for_can_be_read() -> None:
     (thread_url,) = bluesky.plan(url, {})
     thread = bluesky.parse(url, {thread_url: answer(thread_url, json.dumps({"thread": node}).encode())})
     assert len(thread.posts) == bluesky.DEPTH + 1
+
+
+def test_a_getpostthread_url_found_in_a_warc_file_names_its_post() -> None:
+    did = "did:plc:dnontbp5riv27pquowbn57qn"
+    api = bluesky._thread_url(bluesky.DEFAULT_APPVIEW, f"at://{did}/app.bsky.feed.post/3ljgxmkgdus2p")
+    assert bluesky.PATTERN.match(api)
+    assert bluesky.canonical_url(api) == f"https://bsky.app/profile/{did}/post/3ljgxmkgdus2p"
+    assert bluesky.plan(bluesky.canonical_url(api), {}) == [api]
+    local = api.replace(bluesky.DEFAULT_APPVIEW, "http://127.0.0.1:8080")
+    assert bluesky.canonical_url(local) == f"http://127.0.0.1:8080/profile/{did}/post/3ljgxmkgdus2p"

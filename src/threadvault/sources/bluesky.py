@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
-from urllib.parse import unquote, urlencode
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from threadvault.entities import normalise_tag
 from threadvault.errors import NotAThread
@@ -34,6 +34,7 @@ NAME = "bluesky"
 PATTERN = re.compile(
     r"(?:https?://(?:www\.)?bsky\.app/profile/[\w.:%-]+/post/[\w.:~-]+"
     r"|at://[\w.:%-]+/app\.bsky\.feed\.post/[\w.:~-]+)/?(?:[?#]|$)"
+    r"|https?://[^/?#\s]+/xrpc/app\.bsky\.feed\.getPostThread\?"  # an API answer, as found in a WARC file
 )
 DEFAULT_APPVIEW = "https://public.api.bsky.app"
 APPVIEW_VARIABLE = "THREADVAULT_BSKY_APPVIEW"
@@ -49,6 +50,7 @@ POST_COLLECTION = "app.bsky.feed.post"
 _WEB_URL = re.compile(
     r"(?P<origin>https?://[^/?#\s]+)/profile/(?P<actor>[\w.:%-]+)/post/(?P<rkey>[\w.:~-]+)/?(?:[?#].*)?"
 )
+_API_URL = re.compile(r"(?P<origin>https?://[^/?#\s]+)/xrpc/app\.bsky\.feed\.getPostThread\?.*")
 _AT_URI = re.compile(r"at://(?P<actor>[\w.:%-]+)/app\.bsky\.feed\.post/(?P<rkey>[\w.:~-]+)/?")
 _WEB_HOSTS = ("https://bsky.app", "http://bsky.app", "https://www.bsky.app", "http://www.bsky.app")
 _TIME = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.\d+)?([Zz]|[+-]\d\d:\d\d)?")
@@ -150,15 +152,29 @@ def post_from_view(view: Json, position: int | None = None, capture_id: str | No
 
 
 def _target(url: str) -> _Target:
+    if api := _API_URL.fullmatch(url.strip()):
+        return _api_target(url, api.group("origin").lower())
     web = _WEB_URL.fullmatch(url.strip())
     match = web or _AT_URI.fullmatch(url.strip())
     if not match:
         expected = f"{WEB}/profile/NAME/post/KEY or at://NAME/{POST_COLLECTION}/KEY"
         raise NotAThread(url, f"not a Bluesky post URL ({expected})")
     origin = web.group("origin").lower() if web else None
-    actor = unquote(match.group("actor"))
-    actor = actor if actor.startswith("did:") else actor.lower()  # handles are case-insensitive, DIDs are not
-    return _Target(None if origin in _WEB_HOSTS else origin, actor, match.group("rkey"))
+    return _Target(None if origin in _WEB_HOSTS else origin, _actor(match.group("actor")), match.group("rkey"))
+
+
+def _actor(raw: str) -> str:
+    actor = unquote(raw)
+    return actor if actor.startswith("did:") else actor.lower()  # handles are case-insensitive, DIDs are not
+
+
+def _api_target(url: str, origin: str) -> _Target:
+    """The post a getPostThread URL asks about; its API host stays only when it is not the default one."""
+    post_uri = parse_qs(urlsplit(url).query).get("uri", [""])[0]
+    match = _AT_URI.fullmatch(post_uri)
+    if not match:
+        raise NotAThread(url, "a getPostThread URL without an at:// post URI")
+    return _Target(None if origin == DEFAULT_APPVIEW else origin, _actor(match.group("actor")), match.group("rkey"))
 
 
 def _xrpc_url(base: str, method: str, **params: str | int) -> str:
