@@ -18,6 +18,7 @@ from threadvault.fetch import FetchSettings
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 DEFAULT_METADATA = Path("metadata.yml")
+MAX_ERRORS_SHOWN = 20  # bad records listed per imported file
 
 
 def db_option(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -82,8 +83,6 @@ def fetch(urls: tuple[str, ...], from_file: Any, db_path: Path, source: str | No
     with _errors_as_click(), jobs.writer_lock(db_path):
         db = store.open_archive(db_path)
         queued = jobs.enqueue(db, wanted, forced_source=source, refetch=refetch)
-        for url, reason in queued.rejected:
-            click.echo(f"Skipped: {reason}", err=True)
         with _progress(len(jobs.pending_urls(db)), "Fetching") as progress:
             try:
                 report = asyncio.run(jobs.FetchJob(db_path, settings, options, progress).run())
@@ -192,8 +191,10 @@ def import_(paths: tuple[Path, ...], db_path: Path, forced_format: str | None, f
                     click.echo(f"Failed: {error}", err=True)
                     failed = True
                     continue
-            for error in report.errors:
+            for error in report.errors[:MAX_ERRORS_SHOWN]:
                 click.echo(f"Skipped: {error}", err=True)
+            if len(report.errors) > MAX_ERRORS_SHOWN:
+                click.echo(f"Skipped: … and {len(report.errors) - MAX_ERRORS_SHOWN} more bad records in {path}", err=True)
             skipped = "".join(f", {count} {reason} skipped" for reason, count in report.skipped.items())
             click.echo(f"{path} ({report.format}): {report.saved} threads saved, {report.unchanged} unchanged, "
                        f"{len(report.errors)} bad records{skipped}")

@@ -384,7 +384,7 @@ def import_file(db_path: Path, path: Path, *, forced_format: str | None = None, 
     report = ImportReport(str(path), file_format.NAME)
     errors: list = []
     captured_at = now()
-    for thread in file_format.read(path, errors):  # type: ignore[call-arg]
+    for thread in file_format.read(path, errors):
         saved = store.save_thread(db, thread, captured_at=captured_at)
         if saved.unchanged:
             report.unchanged += 1

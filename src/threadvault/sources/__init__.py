@@ -7,8 +7,10 @@ captures into a Thread (or a Listing of thread URLs), or raises NotAThread.
 So parsing is a pure function of stored bytes, and ``reparse`` runs the same
 code as ``fetch``.
 
-A *file format* (imports) offers ``sniff(head)`` and ``read(path)``, which
-yields Threads one at a time.
+A *file format* (imports) offers ``sniff(head)`` and ``read(path, errors)``,
+which yields Threads one at a time.  Formats that must see a whole file
+before a thread is complete (tweets of one conversation can be anywhere in
+it) keep their working set in a scratch SQLite file, not in memory.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Protocol
 
-from threadvault.errors import UnknownSource
+from threadvault.errors import ImportLineError, UnknownSource
 from threadvault.model import Capture, Listing, Thread
 
 
@@ -46,8 +48,11 @@ class FileFormat(Protocol):
         """Whether a file starting with these bytes is in this format."""
         ...
 
-    def read(self, path: Path) -> Iterator[Thread]:
-        """The threads in a file, one at a time, in constant memory."""
+    def read(self, path: Path, errors: list[ImportLineError] | None = None) -> Iterator[Thread]:
+        """The threads in a file, one at a time, in constant memory.
+
+        Each unusable record is appended to ``errors`` and the reading goes on
+        (without a list, the first one is raised)."""
         ...
 
 
@@ -59,7 +64,10 @@ def _web_sources() -> list[Source]:
 
 
 def _file_formats() -> list[FileFormat]:
-    return []
+    from threadvault.sources import plaintext, twarc, twitter_archive
+
+    # Plain text last: it accepts any UTF-8 text.
+    return [twarc, twitter_archive, plaintext]  # type: ignore[list-item]
 
 
 SOURCES: list[Source] = _web_sources()

@@ -1,0 +1,144 @@
+from pathlib import Path
+
+import pytest
+import sqlite_utils
+from click.testing import CliRunner
+
+from pagegen import REAL_PAGE, generated_thread
+from threadvault import jobs
+from threadvault.cli import cli
+
+EXAMPLES = Path(__file__).parent.parent / "examples" / "example-threads-constructed.warc.gz"
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def invoke(*args, input=None):
+    return CliRunner().invoke(cli, [str(arg) for arg in args], input=input, catch_exceptions=False)
+
+
+@pytest.fixture
+def site(httpserver):
+    httpserver.expect_request("/robots.txt").respond_with_data("", status=404)
+    httpserver.expect_request("/thread/1215710451343904768.html").respond_with_data(
+        REAL_PAGE.read_bytes(), content_type="text/html; charset=utf-8")
+    httpserver.expect_request("/thread/404.html").respond_with_data("gone", status=404)
+    return httpserver
+
+
+def test_fetch_archives_and_reports(site, tmp_path):
+    db = tmp_path / "archive.db"
+    result = invoke("fetch", "--db", db, "--source", "threadreaderapp", "--delay", "0",
+                    site.url_for("/thread/1215710451343904768.html"))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "1 archived, 0 unchanged, 0 failed"
+    assert sqlite_utils.Database(db)["posts"].count == 102
+
+
+def test_fetch_from_file_goes_on_past_bad_urls_and_exits_non_zero(site, tmp_path):
+    urls = tmp_path / "urls.txt"
+    urls.write_text("# my list\n" + site.url_for("/thread/404.html") + "\n\nftp://example.org/x\n"
+                    + site.url_for("/thread/1215710451343904768.html") + "\n")
+    db = tmp_path / "archive.db"
+    result = invoke("fetch", "--db", db, "--source", "threadreaderapp", "--delay", "0", "--retries", "0",
+                    "--from-file", urls)
+    assert result.exit_code == 1
+    assert result.stdout.strip() == "1 archived, 0 unchanged, 2 failed"
+    errors = result.stderr.splitlines()
+    assert any(line.startswith("Failed: ftp://example.org/x: ") for line in errors)
+    assert f"Failed: {site.url_for('/thread/404.html')}: not a thread: HTTP 404" in errors
+
+
+def test_unknown_url_without_source_is_refused_clearly(tmp_path):
+    result = invoke("fetch", "--db", tmp_path / "a.db", "https://example.org/some/page")
+    assert result.exit_code == 1
+    assert "Failed: https://example.org/some/page: no source recognises it (use --source NAME)" in result.stderr
+
+
+def test_unknown_source_name(tmp_path):
+    result = invoke("fetch", "--db", tmp_path / "a.db", "--source", "myspace", "https://example.org/x")
+    assert "no such source (known: threadreaderapp, bluesky, nitter, mastodon)" in result.stderr
+
+
+def test_import_warc_then_verify_and_reparse(tmp_path):
+    db = tmp_path / "archive.db"
+    result = invoke("import", "--db", db, EXAMPLES)
+    assert result.exit_code == 0, result.output
+    assert "5 threads saved" in result.stdout
+    database = sqlite_utils.Database(db)
+    assert {row["platform"] for row in database["threads"].rows} == {"twitter", "mastodon", "bluesky"}
+
+    result = invoke("verify", "--db", db)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip().endswith("0 corrupt, 0 unindexed")
+
+    result = invoke("reparse", "--db", db)
+    assert result.exit_code == 0, result.output
+
+
+def test_import_reports_bad_lines_and_goes_on(tmp_path):
+    good = (FIXTURES / "twarc2" / "twarc-csv-flat.jsonl").read_text().splitlines()[:5]
+    broken = tmp_path / "collection.jsonl"
+    broken.write_text("\n".join(good[:2] + ['{"id": "1", "text": '] + good[2:]) + "\n")
+    db = tmp_path / "archive.db"
+    result = invoke("import", "--db", db, broken)
+    assert result.exit_code == 1
+    assert f"Skipped: {broken}:3: not valid JSON" in result.stderr
+    assert f"{broken} (twarc): 5 threads saved" in result.stdout
+
+
+def test_import_of_an_unknown_format_names_the_file(tmp_path):
+    blob = tmp_path / "photo.bin"
+    blob.write_bytes(bytes(range(256)) * 4)
+    result = invoke("import", "--db", tmp_path / "a.db", blob)
+    assert result.exit_code == 1
+    assert f"Failed: {blob}: not a format threadvault can import (use --format NAME)" in result.stderr
+
+
+def test_verify_fails_on_a_corrupt_record(tmp_path):
+    db = tmp_path / "archive.db"
+    invoke("import", "--db", db, EXAMPLES)
+    row = next(iter(sqlite_utils.Database(db)["captures"].rows))
+    warc = Path(row["warc_file"])
+    copy = tmp_path / "copy.warc.gz"
+    data = bytearray(warc.read_bytes())
+    data[row["offset"] + row["length"] // 2] ^= 0xFF
+    copy.write_bytes(bytes(data))
+    with sqlite_utils.Database(db).conn as conn:
+        conn.execute("UPDATE captures SET warc_file = ?", [str(copy)])
+    result = invoke("verify", "--db", db)
+    assert result.exit_code == 1
+    assert "Corrupt: " in result.stderr and str(copy) in result.stderr
+
+
+def test_a_second_writer_is_refused(tmp_path):
+    db = tmp_path / "archive.db"
+    with jobs.writer_lock(db):
+        result = invoke("import", "--db", db, EXAMPLES)
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"Error: {db}: another threadvault process is writing to this archive; wait for it to finish"
+
+
+def test_serve_refuses_a_missing_archive(tmp_path):
+    result = invoke("serve", "--db", tmp_path / "nothing.db")
+    assert result.exit_code == 1
+    assert "no archive here yet" in result.stderr
+
+
+@pytest.mark.parametrize("command", [[], ["fetch"], ["import"], ["serve"], ["verify"], ["reparse"]])
+def test_every_command_explains_itself_with_an_example(command):
+    result = invoke(*command, "--help")
+    assert result.exit_code == 0
+    assert "Example:" in result.output
+    assert invoke(*command, "-h").output == result.output
+
+
+def test_generated_pages_parse_like_real_ones(tmp_path, httpserver):
+    thread = generated_thread(3, posts=4)
+    httpserver.expect_request("/robots.txt").respond_with_data("", status=404)
+    httpserver.expect_request(f"/thread/{thread.root_id}.html").respond_with_data(thread.html, content_type="text/html")
+    db = tmp_path / "archive.db"
+    result = invoke("fetch", "--db", db, "--source", "threadreaderapp", "--delay", "0",
+                    httpserver.url_for(f"/thread/{thread.root_id}.html"))
+    assert result.exit_code == 0
+    ids = [row["id"] for row in sqlite_utils.Database(db).query("select id from posts order by position")]
+    assert ids == [f"twitter:{tweet_id}" for tweet_id in thread.tweet_ids]
