@@ -142,3 +142,25 @@ def test_generated_pages_parse_like_real_ones(tmp_path, httpserver):
     assert result.exit_code == 0
     ids = [row["id"] for row in sqlite_utils.Database(db).query("select id from posts order by position")]
     assert ids == [f"twitter:{tweet_id}" for tweet_id in thread.tweet_ids]
+
+
+def test_a_mastodon_token_is_sent_to_the_instance_only(httpserver, tmp_path):
+    import yaml
+
+    cassette = yaml.safe_load((FIXTURES / "mastodon" / "mastodon-cassette-long-thread-constructed.yaml").read_text())
+    httpserver.expect_request("/robots.txt").respond_with_data("", status=404)
+    for interaction in cassette["interactions"]:
+        path = "/" + interaction["request"]["uri"].split("/", 3)[3]
+        httpserver.expect_request(path).respond_with_data(interaction["response"]["body"]["string"],
+                                                          content_type="application/json")
+    status_id = cassette["interactions"][0]["request"]["uri"].rstrip("/").split("/")[-1]
+    db = tmp_path / "archive.db"
+    result = invoke("fetch", "--db", db, "--source", "mastodon", "--delay", "0", "--token", "s3cret",
+                    httpserver.url_for(f"/@mira/{status_id}"))
+    assert result.exit_code == 0, result.output
+    sent = {request.path: request.headers.get("Authorization") for request, _ in httpserver.log}
+    assert sent.pop("/robots.txt") is None
+    assert set(sent.values()) == {"Bearer s3cret"}
+    warc_bytes = b"".join(path.read_bytes() for path in (tmp_path / "warc").glob("*.warc.gz"))
+    import gzip
+    assert b"s3cret" not in gzip.decompress(warc_bytes)

@@ -325,6 +325,18 @@ async def test_credentials_stay_with_the_origin_asked_for() -> None:
     assert {dict(exchange.request_headers)["User-Agent"] for exchange in exchanges} == {"tester/1.0"}
 
 
+@pytest.mark.asyncio
+async def test_a_bearer_token_goes_only_to_its_own_host() -> None:
+    time = FakeTime()
+    script = Script((302, {"Location": "https://elsewhere.test/2"}), (200, {}), (200, {}))
+    fetcher = mock_fetcher(script, time, bearer_tokens=(("mastodon.test", "secret"),))
+    async with fetcher:
+        redirected = await fetcher.fetch("https://mastodon.test/1")
+        other = await fetcher.fetch("https://other.test/1")
+    sent = [dict(exchange.request_headers).get("Authorization") for exchange in redirected + other]
+    assert sent == ["Bearer secret", None, None]
+
+
 class InFlight:
     """An async handler counting the requests it is serving at once, overall and per host."""
 

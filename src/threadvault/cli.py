@@ -57,11 +57,13 @@ def cli() -> None:
 @click.option("--refetch", is_flag=True, help="Fetch URLs again even when already archived.")
 @click.option("--follow", is_flag=True, help="Also queue the other threads a page links to (same source only).")
 @click.option("--with-replies", is_flag=True, help="Keep other people's replies too (Mastodon, Bluesky).")
+@click.option("--token", envvar="THREADVAULT_MASTODON_TOKEN", help="Mastodon access token for instances that require one; "
+              "sent only to the hosts of the queued Mastodon URLs [env: THREADVAULT_MASTODON_TOKEN].")
 @click.option("--max-bytes", type=click.IntRange(1), default=FetchSettings.max_bytes, show_default=True, help="Refuse response bodies larger than this.")
 @click.option("--retries", type=click.IntRange(0), default=FetchSettings.retries, show_default=True, help="Extra attempts after a timeout, a 429 or a 5xx.")
 def fetch(urls: tuple[str, ...], from_file: Any, db_path: Path, source: str | None, concurrency: int, delay: float,
           user_agent: str | None, ignore_robots: bool, refetch: bool, follow: bool, with_replies: bool,
-          max_bytes: int, retries: int) -> None:
+          token: str | None, max_bytes: int, retries: int) -> None:
     """Fetch threads and archive them.
 
     URLs are queued in the archive, so an interrupted job resumes where it
@@ -75,14 +77,15 @@ def fetch(urls: tuple[str, ...], from_file: Any, db_path: Path, source: str | No
         threadvault fetch --source threadreaderapp http://mirror.example/thread/1215710451343904768.html
     """
     wanted = list(urls) + (_read_url_file(from_file) if from_file else [])
-    settings = FetchSettings(
-        concurrency=concurrency, delay=delay, respect_robots=not ignore_robots, max_bytes=max_bytes, retries=retries,
-        **({"user_agent": user_agent} if user_agent else {}),
-    )
     options = jobs.JobOptions(refetch=refetch, follow=follow, with_replies=with_replies)
     with _errors_as_click(), jobs.writer_lock(db_path):
         db = store.open_archive(db_path)
         queued = jobs.enqueue(db, wanted, forced_source=source, refetch=refetch)
+        tokens = tuple((host, token) for host in jobs.pending_hosts(db, "mastodon")) if token else ()
+        settings = FetchSettings(
+            concurrency=concurrency, delay=delay, respect_robots=not ignore_robots, max_bytes=max_bytes,
+            retries=retries, bearer_tokens=tokens, **({"user_agent": user_agent} if user_agent else {}),
+        )
         with _progress(len(jobs.pending_urls(db)), "Fetching") as progress:
             try:
                 report = asyncio.run(jobs.FetchJob(db_path, settings, options, progress).run())

@@ -59,7 +59,8 @@ class FetchSettings:
     backoff: float = 1.0  # base seconds of exponential backoff (jittered), capped by max_backoff
     max_backoff: float = 120.0
     respect_robots: bool = True
-    extra_headers: tuple[tuple[str, str], ...] = ()  # e.g. Authorization for a Mastodon token
+    extra_headers: tuple[tuple[str, str], ...] = ()
+    bearer_tokens: tuple[tuple[str, str], ...] = ()  # (host, token): "Authorization: Bearer" for that host only
 
 
 @dataclass(frozen=True)
@@ -166,6 +167,8 @@ class Fetcher:
         same_origin = _origin(url) == trusted
         extra = self.settings.extra_headers
         headers.update([(name, value) for name, value in extra if same_origin or name.lower() not in CREDENTIALS])
+        if same_origin:
+            headers.update([("Authorization", f"Bearer {token}") for host, token in self.settings.bearer_tokens if host == url.host])
         return headers
 
     async def _check_robots(self, url: httpx.URL, exchanges: list[Exchange]) -> None:

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import sqlite_utils
 
@@ -123,6 +124,12 @@ def _enqueue_one(db: sqlite_utils.Database, url: str, source: str, *, refetch: b
 
 def pending_urls(db: sqlite_utils.Database) -> list[tuple[str, str]]:
     return [(row[0], row[1]) for row in db.execute("SELECT url, source FROM queue WHERE status = 'pending' ORDER BY added_at, url")]
+
+
+def pending_hosts(db: sqlite_utils.Database, source: str) -> list[str]:
+    """The hosts of a source's pending URLs (where a token for that source may be sent)."""
+    urls = (row[0] for row in db.execute("SELECT url FROM queue WHERE status = 'pending' AND source = ?", [source]))
+    return sorted({host for host in (urlsplit(url).hostname for url in urls) if host})
 
 
 class FetchJob:
