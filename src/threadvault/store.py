@@ -1,0 +1,292 @@
+"""Write threads into the archive: a merge-upsert of one thread in one transaction.
+
+How a capture merges with what the archive already holds:
+
+- A field takes the value of the newest capture that has one: a poorer or
+  older record never blanks or overwrites what a richer, newer one filled.
+  ``source`` and ``threads.url`` keep the first source that archived the row.
+- A changed text moves the earlier text to ``post_versions``; a different
+  text from an older capture (an import of an old file) is added there too.
+  ``posts.capture_id`` names the capture the current text was read from.
+- ``missing`` only ever goes from 1 to 0, and a gap's text never replaces a text.
+- A post with a position belongs to the thread that positioned it last; a
+  reply by others stays with the first thread it was seen in.
+- Posts are never deleted: those the latest capture of their thread no longer
+  showed get ``in_latest_capture = 0``.  Entities are only ever added.
+
+Each upsert skips rows it would not change, so rowcounts tell what changed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlite_utils
+
+from threadvault.entities import normalise_tag
+from threadvault.migrations import migrations
+from threadvault.model import Author, Post, Thread
+
+DEFAULT_DB = Path("db/threadvault.db")
+TITLE_WIDTH = 80
+
+# Merge rules for one column; {t} is the table (the stored row), excluded the incoming one.
+FILL = "coalesce(excluded.{c}, {t}.{c})"
+FIRST = "coalesce({t}.{c}, excluded.{c})"
+NEWEST = (
+    "CASE WHEN excluded.last_captured_at < {t}.last_captured_at"
+    " THEN coalesce({t}.{c}, excluded.{c}) ELSE coalesce(excluded.{c}, {t}.{c}) END"
+)
+JSON_UNION = (
+    "(SELECT json_group_array(value) FROM (SELECT value FROM json_each({t}.{c})"
+    " UNION SELECT value FROM json_each(excluded.{c}) ORDER BY value))"
+)
+INSERT_ONLY = None
+
+OLDER = "excluded.last_captured_at < posts.last_captured_at"
+POSITIONED = f"excluded.position IS NOT NULL AND (posts.position IS NULL OR NOT ({OLDER}))"
+TEXT_REPLACED = (
+    f"NOT excluded.missing AND NOT ({OLDER}) AND excluded.text IS NOT NULL AND excluded.text IS NOT posts.text"
+)
+
+
+def merge_upsert(
+    table: str, columns: Sequence[str], key: Sequence[str], rules: Mapping[str, str | None], default: str
+) -> str:
+    """An INSERT that merges a conflicting row column by column and skips it when nothing would change."""
+    merged = {column: rules.get(column, default) for column in columns if column not in key}
+    expressions = {column: rule.format(t=table, c=column) for column, rule in merged.items() if rule is not None}
+    assignments = ", ".join(f"{column} = {expression}" for column, expression in expressions.items())
+    stored = ", ".join(f"{table}.{column}" for column in expressions)
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+        f" ON CONFLICT({', '.join(key)}) DO UPDATE SET {assignments}"
+        f" WHERE ({stored}) IS NOT ({', '.join(expressions.values())})"
+    )
+
+
+AUTHOR_COLUMNS = ("id", "platform", "handle", "display_name", "url")
+UPSERT_AUTHOR = merge_upsert("authors", AUTHOR_COLUMNS, ("id",), {}, FILL)
+
+THREAD_COLUMNS = ("id", "platform", "url", "source", "author_id", "title", "other_replies", "discovered")
+UPSERT_THREAD = merge_upsert(
+    "threads",
+    (*THREAD_COLUMNS, "first_captured_at", "last_captured_at"),
+    ("id",),
+    {
+        "url": FIRST,
+        "source": FIRST,
+        "discovered": JSON_UNION,
+        "first_captured_at": INSERT_ONLY,
+        "last_captured_at": INSERT_ONLY,
+    },
+    NEWEST,
+)
+
+POST_COLUMNS = (
+    "id", "thread_id", "position", "author_id", "created_at", "text", "url", "reply_to_id", "lang", "hashtags",
+    "source", "capture_id", "spoiler_text", "edited_at", "reply_count", "repost_count", "like_count", "missing",
+    "first_captured_at", "last_captured_at",
+)
+UPSERT_POST = merge_upsert(
+    "posts",
+    POST_COLUMNS,
+    ("id",),
+    {
+        "thread_id": f"CASE WHEN {POSITIONED} THEN excluded.thread_id ELSE posts.thread_id END",
+        "position": f"CASE WHEN {POSITIONED} THEN excluded.position ELSE posts.position END",
+        "text": f"CASE WHEN excluded.missing OR {OLDER} THEN coalesce(posts.text, excluded.text) ELSE {FILL} END",
+        "hashtags": JSON_UNION,
+        "source": FIRST,
+        "capture_id": f"CASE WHEN {TEXT_REPLACED} THEN {FILL} ELSE {FIRST} END",
+        "missing": "min(posts.missing, excluded.missing)",
+        "first_captured_at": INSERT_ONLY,
+        "last_captured_at": INSERT_ONLY,
+    },
+    NEWEST,
+)
+
+# Parameters: post id, its new text, captured_at, capture id.  The first half keeps the text a
+# newer capture replaces; the second keeps an older capture's different text.  A text read again
+# from a capture of the same moment (a reparse) just replaces the stored one.
+SAVE_EARLIER_TEXT = """
+INSERT INTO post_versions (post_id, text, first_seen_at, superseded_at, capture_id)
+SELECT id, text,
+  coalesce((SELECT max(superseded_at) FROM post_versions WHERE post_id = posts.id), first_captured_at), ?3, capture_id
+FROM posts WHERE id = ?1 AND NOT missing AND text IS NOT NULL AND text IS NOT ?2 AND last_captured_at < ?3
+UNION ALL
+SELECT id, ?2, ?3, NULL, ?4
+FROM posts WHERE id = ?1 AND text IS NOT NULL AND text IS NOT ?2 AND last_captured_at > ?3
+  AND NOT EXISTS (SELECT 1 FROM post_versions WHERE post_id = ?1 AND text = ?2)
+"""
+
+IN_IDS = "(SELECT value FROM json_each(:ids))"
+STORED_THREADS = "SELECT thread_id FROM posts WHERE id IN (SELECT value FROM json_each(?))"
+FLAG_LATEST = f"""
+UPDATE posts SET in_latest_capture = id IN {IN_IDS}
+WHERE thread_id = :thread AND in_latest_capture IS NOT (id IN {IN_IDS})
+  AND :at >= (SELECT last_captured_at FROM threads WHERE id = :thread)
+"""
+MARK_POSTS_SEEN = f"""
+UPDATE posts SET first_captured_at = min(first_captured_at, :at), last_captured_at = max(last_captured_at, :at)
+WHERE id IN {IN_IDS} AND (first_captured_at > :at OR last_captured_at < :at)
+"""
+MARK_THREAD_SEEN = """
+UPDATE threads SET first_captured_at = min(first_captured_at, :at), last_captured_at = max(last_captured_at, :at)
+WHERE id = :thread
+"""
+COUNT_POSTS = f"""
+UPDATE threads SET (post_count, first_post_at, last_post_at) = (
+  SELECT count(*), min(created_at), max(created_at) FROM posts WHERE thread_id = threads.id AND position IS NOT NULL
+) WHERE id IN {IN_IDS}
+"""
+
+INSERT_HASHTAG = "INSERT OR IGNORE INTO hashtags (tag, display) VALUES (?, ?)"
+INSERT_POST_HASHTAG = "INSERT OR IGNORE INTO post_hashtags (post_id, tag) VALUES (?, ?)"
+INSERT_MENTION = "INSERT OR IGNORE INTO mentions (post_id, handle) VALUES (?, ?)"
+UPSERT_LINK = merge_upsert(
+    "links",
+    ("post_id", "url", "display_text", "short_url", "domain", "truncated"),
+    ("post_id", "coalesce(url, display_text)"),
+    {"truncated": "min(links.truncated, excluded.truncated)"},
+    FILL,
+)
+UPSERT_MEDIA = merge_upsert("media", ("post_id", "url", "kind", "alt_text"), ("post_id", "url"), {}, FILL)
+INSERT_THREAD_CAPTURE = "INSERT OR IGNORE INTO thread_captures (thread_id, capture_id) VALUES (?, ?)"
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    thread_id: str
+    new_posts: int
+    changed_posts: int
+    unchanged: bool  # the capture added or changed nothing beyond when it was seen
+
+
+def open_archive(path: Path | str) -> sqlite_utils.Database:
+    """Open (creating if needed) the archive at ``path`` with every migration applied."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite_utils.Database(path)
+    migrations.apply(db)
+    return db
+
+
+def save_capture(db: sqlite_utils.Database, row: Mapping[str, object]) -> None:
+    """Add a row to the captures index unless a capture with its id is already there."""
+    db.table("captures").insert(dict(row), ignore=True)
+
+
+def save_thread(
+    db: sqlite_utils.Database, thread: Thread, *, captured_at: str, capture_ids: Sequence[str] = ()
+) -> SaveResult:
+    """Merge one parsed thread into the archive, all or nothing.
+
+    ``captured_at`` is when its captures were made; ``capture_ids`` are their
+    ids, and name a post's capture when it is the only one and the post does
+    not name its own.
+    """
+    post_ids = list(dict.fromkeys(post.id for post in thread.posts))
+    ids = json.dumps(post_ids)
+    marks = {"ids": ids, "thread": thread.id, "at": captured_at}
+    with db.atomic():
+        changes = _upsert_authors(db, thread)
+        changes += db.conn.execute(UPSERT_THREAD, _thread_row(thread, captured_at)).rowcount
+        stored_threads = [row[0] for row in db.conn.execute(STORED_THREADS, [ids])]
+        changes += _save_earlier_texts(db, thread.posts, captured_at, capture_ids)
+        post_changes = _upsert_posts(db, thread, captured_at, capture_ids)
+        changes += post_changes + db.conn.execute(FLAG_LATEST, marks).rowcount
+        db.conn.execute(MARK_POSTS_SEEN, marks)
+        db.conn.execute(MARK_THREAD_SEEN, marks)
+        changes += _save_entities(db, thread.posts)
+        db.conn.executemany(INSERT_THREAD_CAPTURE, [(thread.id, capture_id) for capture_id in capture_ids])
+        db.conn.execute(COUNT_POSTS, {"ids": json.dumps(sorted({thread.id, *stored_threads}))})
+    new_posts = len(post_ids) - len(stored_threads)
+    return SaveResult(thread.id, new_posts, post_changes - new_posts, unchanged=changes == 0)
+
+
+def _upsert_authors(db: sqlite_utils.Database, thread: Thread) -> int:
+    authors = dict.fromkeys(author for author in (thread.author, *(post.author for post in thread.posts)) if author)
+    return db.conn.executemany(UPSERT_AUTHOR, [_author_row(author) for author in authors]).rowcount
+
+
+def _author_row(author: Author) -> tuple[object, ...]:
+    return (author.id, author.platform, author.handle, author.display_name, author.url)
+
+
+def _thread_row(thread: Thread, captured_at: str) -> tuple[object, ...]:
+    first = next((post for post in thread.posts if post.id == thread.id), None)
+    title = shorten(first.text) if first and first.text else None
+    author_id = thread.author.id if thread.author else None
+    discovered = _json_array(set(thread.discovered))
+    return (
+        thread.id, thread.platform, thread.url, thread.source, author_id, title, thread.other_replies, discovered,
+        captured_at, captured_at,
+    )
+
+
+def _save_earlier_texts(
+    db: sqlite_utils.Database, posts: Iterable[Post], captured_at: str, capture_ids: Sequence[str]
+) -> int:
+    rows = [
+        (post.id, post.text, captured_at, _capture_of(post, capture_ids))
+        for post in posts
+        if post.text is not None and not post.missing
+    ]
+    return db.conn.executemany(SAVE_EARLIER_TEXT, rows).rowcount
+
+
+def _upsert_posts(db: sqlite_utils.Database, thread: Thread, captured_at: str, capture_ids: Sequence[str]) -> int:
+    rows = [_post_row(post, thread, captured_at, _capture_of(post, capture_ids)) for post in thread.posts]
+    return db.conn.executemany(UPSERT_POST, rows).rowcount
+
+
+def _capture_of(post: Post, capture_ids: Sequence[str]) -> str | None:
+    """The capture a post was read from: its own, else the thread's when there was only one."""
+    return post.capture_id or (capture_ids[0] if len(capture_ids) == 1 else None)
+
+
+def _post_row(post: Post, thread: Thread, captured_at: str, capture_id: str | None) -> tuple[object, ...]:
+    return (
+        post.id, thread.id, post.position, post.author.id if post.author else None, post.created_at, post.text,
+        post.url, post.reply_to_id, post.lang, _json_array({normalise_tag(tag) for tag in post.hashtags}),
+        thread.source, capture_id, post.spoiler_text, post.edited_at, post.reply_count, post.repost_count,
+        post.like_count, int(post.missing), captured_at, captured_at,
+    )
+
+
+def _save_entities(db: sqlite_utils.Database, posts: Sequence[Post]) -> int:
+    """Hashtags, mentions, links and media of the posts; returns how many rows were added or filled."""
+    statements = {
+        INSERT_HASHTAG: [(normalise_tag(tag), tag) for post in posts for tag in post.hashtags],
+        INSERT_POST_HASHTAG: [(post.id, normalise_tag(tag)) for post in posts for tag in post.hashtags],
+        INSERT_MENTION: [(post.id, handle) for post in posts for handle in post.mentions],
+        UPSERT_LINK: [
+            (post.id, link.url, link.display_text, link.short_url, link.domain, int(link.truncated))
+            for post in posts
+            for link in post.links
+            if link.url or link.display_text
+        ],
+        UPSERT_MEDIA: [(post.id, media.url, media.kind, media.alt_text) for post in posts for media in post.media],
+    }
+    return sum(db.conn.executemany(sql, rows).rowcount for sql, rows in statements.items())
+
+
+def _json_array(values: Iterable[str]) -> str:
+    """Sorted, compact and unescaped, as SQLite's json_group_array writes it, so merges compare equal."""
+    return json.dumps(sorted(values), ensure_ascii=False, separators=(",", ":"))
+
+
+def shorten(text: str, width: int = TITLE_WIDTH) -> str:
+    """``text`` on one line, cut on a word boundary to at most ``width`` characters with "…"."""
+    line = " ".join(text.split())
+    if len(line) <= width:
+        return line
+    cut = line[: width - 1]
+    boundary = cut.rfind(" ")
+    if line[width - 1] != " " and boundary > width // 2:  # else the cut is a boundary, or the word too long
+        cut = cut[:boundary]
+    return cut.rstrip(" ,;:.-") + "…"

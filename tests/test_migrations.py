@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlite_utils
+from datasette.utils import detect_fts
+
+from threadvault import migrations, store
+
+SURROGATE_KEYS = {("links", "id"), ("post_versions", "id")}
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> sqlite_utils.Database:
+    return store.open_archive(tmp_path / "threadvault.db")
+
+
+def schema(db: sqlite_utils.Database) -> list[tuple[str, str]]:
+    return db.execute("SELECT name, sql FROM sqlite_master ORDER BY name").fetchall()
+
+
+def test_reopening_applies_nothing_twice(db: sqlite_utils.Database, tmp_path: Path) -> None:
+    before = schema(db)
+    db.close()
+
+    reopened = store.open_archive(tmp_path / "threadvault.db")
+
+    assert [applied.name for applied in migrations.migrations.applied(reopened)] == [
+        "create_tables",
+        "create_indexes",
+        "enable_fts",
+        "enable_wal",
+    ]
+    assert migrations.migrations.pending(reopened) == []
+    assert schema(reopened) == before
+
+
+def test_the_archive_uses_write_ahead_logging(db: sqlite_utils.Database, tmp_path: Path) -> None:
+    db.close()
+    assert store.open_archive(tmp_path / "threadvault.db").journal_mode == "wal"
+
+
+def test_every_id_column_is_text(db: sqlite_utils.Database) -> None:
+    id_columns = {
+        (table.name, column.name): column.type
+        for table in db.tables
+        if not table.name.startswith(("_", "posts_fts", "threads_fts"))
+        for column in table.columns
+        if column.name == "id" or column.name.endswith("_id")
+    }
+
+    assert ("posts", "reply_to_id") in id_columns
+    assert {key: kind for key, kind in id_columns.items() if kind != "TEXT"} == dict.fromkeys(SURROGATE_KEYS, "INTEGER")
+
+
+@pytest.mark.parametrize(("table", "fts"), [("posts", "posts_fts"), ("threads", "threads_fts")])
+def test_datasette_finds_the_search_tables(db: sqlite_utils.Database, table: str, fts: str) -> None:
+    assert detect_fts(db.conn, table) == fts
+
+
+def test_every_foreign_key_leads_exactly_one_index(db: sqlite_utils.Database) -> None:
+    for table in db.tables:
+        leading = [index.columns[0] for index in table.indexes]
+        for key in table.foreign_keys:
+            assert leading.count(key.column) == 1, (table.name, key.column)
+
+
+def test_facet_and_sort_columns_are_indexed(db: sqlite_utils.Database) -> None:
+    indexed = {(table.name, tuple(index.columns)) for table in db.tables for index in table.indexes}
+
+    expected = {
+        ("posts", ("created_at",)),
+        ("posts", ("author_id",)),
+        ("posts", ("thread_id", "position")),
+        ("threads", ("platform",)),
+        ("threads", ("author_id",)),
+        ("threads", ("last_post_at",)),
+        ("post_hashtags", ("tag",)),
+        ("mentions", ("handle",)),
+        ("links", ("domain",)),
+        ("captures", ("url", "fetched_at")),
+        ("queue", ("status", "added_at")),
+    }
+    assert expected <= indexed
+
+
+def test_the_search_index_is_rewritten_only_when_the_text_changes(db: sqlite_utils.Database) -> None:
+    with db.atomic():
+        db["threads"].insert({"id": "t:1", "first_captured_at": "x", "last_captured_at": "x"})
+        db["posts"].insert({"id": "t:1", "thread_id": "t:1", "text": "archived words"})
+    segments = db.execute("SELECT * FROM posts_fts_data").fetchall()
+
+    db.execute("UPDATE posts SET like_count = 5, text = 'archived words' WHERE id = 't:1'")
+    assert db.execute("SELECT * FROM posts_fts_data").fetchall() == segments
+
+    db.execute("UPDATE posts SET text = 'preserved words' WHERE id = 't:1'")
+    assert db.execute("SELECT rowid FROM posts_fts WHERE posts_fts MATCH 'preserving'").fetchall() == [(1,)]
+    assert db.execute("SELECT rowid FROM posts_fts WHERE posts_fts MATCH 'archive'").fetchall() == []
