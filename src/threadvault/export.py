@@ -28,8 +28,8 @@ EXTENSIONS = {"markdown": "md", "html": "html", "json": "json"}
 MEDIA_TYPES = {"markdown": "text/markdown", "html": "text/html", "json": "application/json"}
 MISSING = "This post could not be read (deleted, protected or otherwise unavailable)."
 LINK_REL = "nofollow noopener noreferrer"
-MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")
-MARKDOWN_LINE_START = re.compile(r"^(\s*)([#>+=-]|\d+[.)])", re.MULTILINE)
+MARKDOWN_SPECIAL = re.compile(r"([\\`*\[\]<>|~]|(?<![^\W_])_|_(?![^\W_]))")  # "_" inside a word is no markup
+MARKDOWN_LINE_START = re.compile(r"^(\s*)(\d+)?([#>+=-]|(?<=\d)[.)])", re.MULTILINE)  # "- ", "# ", "> ", "1. "
 MARKDOWN_ENTITY = re.compile(r"&(?=#?\w+;)")
 ISO_TIME = re.compile(r"^(\d{4}-\d\d-\d\d)T(\d\d:\d\d)(?::\d\d)?Z$")
 
@@ -116,10 +116,11 @@ def _md_byline(thread: ThreadView) -> str:
 def _md_post(post: PostView) -> list[str]:
     lines = [f'<a id="{_anchor(post)}"></a>', ""]
     if post.missing:
-        lines.append(f"*{MISSING}*")
-    else:
-        lines.append(_md_paragraphs("".join(_md_segment(segment) for segment in post.segments)))
-    lines += [""] + [_md_media(media) for media in post.media] + ([""] if post.media else [])
+        lines += [f"*{MISSING}*", ""]
+    elif post.text:
+        text = "".join(_md_segment(segment) for segment in post.segments)
+        lines += [_md_paragraphs(_md_line_starts(text)), ""]
+    lines += [_md_media(media) for media in post.media] + ([""] if post.media else [])
     lines += [f"- {_md_unseen(link)}" for link in post.unseen_links] + ([""] if post.unseen_links else [])
     stamp = f"{post.position} · {human_time(post.created_at)}"
     original = safe_url(post.url)
@@ -129,8 +130,8 @@ def _md_post(post: PostView) -> list[str]:
 
 def _md_segment(segment: Segment) -> str:
     if segment.kind == "link" and segment.target:
-        return f"[{_md_text(segment.text)}]({_md_link_target(segment.target)})"
-    return _md_text(segment.text)
+        return f"[{_md_inline(segment.text)}]({_md_link_target(segment.target)})"
+    return _md_inline(segment.text)
 
 
 def _md_unseen(link: Link) -> str:
@@ -149,10 +150,18 @@ def _md_media(media: Media) -> str:
     return f"[{media.kind}{': ' + alt if alt else ''}]({_md_link_target(url)})"
 
 
+def _md_inline(text: str) -> str:
+    """Characters that would start markup, inline HTML or an entity, backslash-escaped."""
+    return MARKDOWN_ENTITY.sub(r"\\&", MARKDOWN_SPECIAL.sub(r"\\\1", text))
+
+
 def _md_text(text: str) -> str:
-    text = MARKDOWN_SPECIAL.sub(r"\\\1", text)
-    text = MARKDOWN_ENTITY.sub(r"\\&", text)
-    return MARKDOWN_LINE_START.sub(r"\1\\\2", text)
+    """``_md_inline`` and the marks that start a heading, quote or list at the start of a line."""
+    return _md_line_starts(_md_inline(text))
+
+
+def _md_line_starts(text: str) -> str:
+    return MARKDOWN_LINE_START.sub(lambda match: f"{match[1]}{match[2] or ''}\\{match[3]}", text)
 
 
 def _md_paragraphs(text: str) -> str:

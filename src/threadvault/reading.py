@@ -124,7 +124,7 @@ def read_thread(conn: sqlite3.Connection, thread_id: str, first: int = 1, last: 
     captures = _rows(
         conn,
         "SELECT captures.* FROM thread_captures JOIN captures ON captures.id = thread_captures.capture_id"
-        " WHERE thread_captures.thread_id = ? ORDER BY captures.fetched_at, captures.id",
+        " WHERE thread_captures.thread_id = ? ORDER BY captures.fetched_at, captures.warc_file, captures.offset",
         [thread_id],
     )
     replies, last_position = conn.execute(
