@@ -337,6 +337,19 @@ async def test_a_bearer_token_goes_only_to_its_own_host() -> None:
     assert sent == ["Bearer secret", None, None]
 
 
+@pytest.mark.asyncio
+async def test_a_used_up_rate_limit_waits_for_its_reset() -> None:
+    time = FakeTime()
+    reset = (time.now + timedelta(seconds=42)).isoformat().replace("+00:00", "Z")
+    limited = {"X-RateLimit-Limit": "300", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset}
+    script = Script((200, limited), (200, {}), (200, {}))
+    fetcher = mock_fetcher(script, time)
+    async with fetcher:
+        for path in ("/1", "/2", "/3"):
+            await fetcher.fetch(f"https://mastodon.test{path}")
+    assert time.sleeps == [42.0]
+
+
 class InFlight:
     """An async handler counting the requests it is serving at once, overall and per host."""
 

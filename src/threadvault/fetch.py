@@ -84,10 +84,24 @@ class Exchange:
 
 @dataclass
 class _Host:
-    """Requests to one host go one at a time, at least ``delay`` seconds apart."""
+    """Requests to one host go one at a time, at least ``delay`` seconds apart, and none before
+    ``not_before`` when the host said its rate limit was used up."""
 
     turn: asyncio.Lock = field(default_factory=asyncio.Lock)
     last_sent: datetime | None = None
+    not_before: datetime | None = None
+
+
+def _rate_limit_reset(headers: httpx.Headers) -> datetime | None:
+    """When a host that says its rate limit is used up (``X-RateLimit-Remaining: 0``, as Mastodon
+    does) allows the next request: its ``X-RateLimit-Reset``, an ISO 8601 time."""
+    if headers.get("x-ratelimit-remaining", "").strip() != "0":
+        return None
+    try:
+        reset = datetime.fromisoformat(headers.get("x-ratelimit-reset", "").strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return reset if reset.tzinfo else reset.replace(tzinfo=timezone.utc)
 
 
 def _utc_now() -> datetime:
@@ -244,13 +258,17 @@ class Fetcher:
                     body = await self._read_raw(response, str(url))
                 finally:
                     await response.aclose()
+                host.not_before = _rate_limit_reset(response.headers)
         return _exchange(request, response, body, sent)
 
     async def _wait_for_turn(self, host: _Host) -> None:
-        if host.last_sent is None:
-            return
-        elapsed = (self._clock() - host.last_sent).total_seconds()
-        wait = self.settings.delay - max(elapsed, 0.0)  # a clock stepping back waits at most `delay`
+        now = self._clock()
+        wait = 0.0
+        if host.last_sent is not None:
+            elapsed = (now - host.last_sent).total_seconds()
+            wait = self.settings.delay - max(elapsed, 0.0)  # a clock stepping back waits at most `delay`
+        if host.not_before is not None:
+            wait = max(wait, min((host.not_before - now).total_seconds(), self.settings.max_backoff))
         if wait > 0:
             await self._sleep(wait)
 
