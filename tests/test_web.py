@@ -286,6 +286,11 @@ async def test_sorting(ds: Datasette, db: sqlite_utils.Database) -> None:
     soup = await soup_of(ds, "/-/search")
     assert soup.select_one(".search-result time")["datetime"] == newest
     assert texts(soup, ".reader-summary strong") == ["newest"]
+    assert soup.select_one(".reader-search input[name=sort]") is None  # a new search sorts by relevance
+    soup = await soup_of(ds, "/-/search?sort=oldest&tag=archives")
+    assert {field["name"]: field["value"] for field in soup.select(".reader-search input[type=hidden]")} == {
+        "tag": "archives", "sort": "oldest",
+    }
     await soup_of(ds, "/-/search?sort=relevance", 400)
     await soup_of(ds, "/-/search?sort=random", 400)
 
