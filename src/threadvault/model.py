@@ -9,7 +9,7 @@ is the id of its first post.
 from __future__ import annotations
 
 import email.message
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
@@ -43,6 +43,17 @@ class Author:
     handle: str
     display_name: str | None = None
     url: str | None = None
+
+
+def twitter_author(handle: str, display_name: str | None = None) -> Author:
+    """A Twitter/X account, keyed by its handle case-folded (every source that reads tweets agrees on this)."""
+    return Author(
+        id=global_id("twitter", handle.lower()),
+        platform="twitter",
+        handle=handle,
+        display_name=display_name or None,
+        url=f"https://twitter.com/{handle}",
+    )
 
 
 @dataclass(frozen=True)

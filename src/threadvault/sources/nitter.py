@@ -32,7 +32,7 @@ from bs4.element import NavigableString, Tag
 
 from threadvault import entities
 from threadvault.errors import NotAThread
-from threadvault.model import Author, Capture, Link, Media, Post, Thread, global_id, iso_utc, snowflake_time
+from threadvault.model import Author, Capture, Link, Media, Post, Thread, global_id, iso_utc, snowflake_time, twitter_author
 
 NAME = "nitter"
 KNOWN_HOSTS = ("nitter.net", "nitter.poast.org", "nitter.privacydev.net", "xcancel.com", "nitter.space")
@@ -216,8 +216,7 @@ def _post(page: _Page, item: Tag, native: str, position: int, previous: str | No
 def _author(item: Tag, handle: str) -> Author:
     fullname = item.select_one("div.tweet-header a.fullname")
     name = str(fullname.get("title") or fullname.get_text(strip=True)) if fullname else None
-    return Author(id=global_id("twitter", handle.lower()), platform="twitter", handle=handle,
-                  display_name=name or None, url=f"{TWITTER}/{handle}")
+    return twitter_author(handle, name)
 
 
 def _read_text(content: Tag | None) -> tuple[str, list[str], list[str], list[Link]]:

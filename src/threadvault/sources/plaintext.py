@@ -37,8 +37,8 @@ from pathlib import Path
 
 from threadvault import entities
 from threadvault.errors import ImportLineError, NotAThread
-from threadvault.model import Author, Post, Thread
-from threadvault.sources.tweets import report, twitter_author
+from threadvault.model import Author, Post, Thread, twitter_author
+from threadvault.sources.tweets import report
 
 NAME = "text"
 SEPARATOR = re.compile(r"(?:[•·∙]\s*){3}")

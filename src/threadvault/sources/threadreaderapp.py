@@ -19,7 +19,7 @@ from bs4.element import NavigableString, PreformattedString, Tag
 
 from threadvault import entities
 from threadvault.errors import NotAThread
-from threadvault.model import Author, Capture, Link, Listing, Media, Post, Thread, global_id, iso_utc, snowflake_time
+from threadvault.model import Author, Capture, Link, Listing, Media, Post, Thread, global_id, iso_utc, snowflake_time, twitter_author
 
 NAME = "threadreaderapp"
 HOSTS = ("threadreaderapp.com", "www.threadreaderapp.com")
@@ -147,17 +147,9 @@ def _author(soup: BeautifulSoup, first: Tag) -> Author:
     if not handle and header is not None:
         handle = header.get_text(strip=True).lstrip("@")
     name = soup.select_one(".twitter_name a, .t-user .username a")
-    return _twitter_author(handle, name.get_text(" ", strip=True) if name else None)
+    return twitter_author(handle, name.get_text(" ", strip=True) if name else None)
 
 
-def _twitter_author(handle: str, display_name: str | None = None) -> Author:
-    return Author(
-        id=global_id("twitter", handle.lower()),
-        platform="twitter",
-        handle=handle,
-        display_name=display_name or None,
-        url=f"https://twitter.com/{handle}",
-    )
 
 
 def _header_time(soup: BeautifulSoup) -> str | None:
@@ -178,7 +170,7 @@ def _post(div: Tag, position: int, previous: str | None, author: Author, capture
     found = entities.extract(unlinked)  # what the page left unlinked; its anchors decide the rest
     return Post(
         id=global_id("twitter", tweet_id),
-        author=author if handle == author.handle else _twitter_author(handle),
+        author=author if handle == author.handle else twitter_author(handle),
         text=text,
         position=position,
         created_at=snowflake_time(tweet_id),

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from threadvault.errors import ImportLineError
-from threadvault.model import Author, Media, Post, Thread, global_id, snowflake_time
+from threadvault.model import Author, Media, Post, Thread, global_id, snowflake_time, twitter_author
 from threadvault.sources.chains import Chains
 from threadvault.sources.tweets import (
     BAD_RECORD,
@@ -44,7 +44,6 @@ from threadvault.sources.tweets import (
     retweet_text,
     shown_text,
     status_url,
-    twitter_author,
     unique,
     v1_post,
 )

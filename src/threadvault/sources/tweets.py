@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from threadvault.errors import ImportLineError
-from threadvault.model import Author, Link, Media, Post, global_id, iso_utc, snowflake_time
+from threadvault.model import Author, Link, Media, Post, global_id, iso_utc, snowflake_time, twitter_author
 
 Tweet = Mapping[str, Any]
 
@@ -31,14 +31,6 @@ OWN_MEDIA = re.compile(r"/status/(\d+)/(?:photo|video)/\d+$")
 BAD_RECORD = (KeyError, TypeError, ValueError, AttributeError, IndexError)
 
 
-def twitter_author(handle: str, display_name: str | None = None) -> Author:
-    return Author(
-        id=global_id("twitter", handle.lower()),
-        platform="twitter",
-        handle=handle,
-        display_name=display_name or None,
-        url=f"https://twitter.com/{handle}",
-    )
 
 
 def status_url(tweet_id: str, author: Author | None) -> str:

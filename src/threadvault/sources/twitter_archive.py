@@ -33,9 +33,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from threadvault.errors import ImportLineError, UnknownSource
-from threadvault.model import Author, Post, Thread
+from threadvault.model import Author, Post, Thread, twitter_author
 from threadvault.sources.chains import Chains
-from threadvault.sources.tweets import BAD_RECORD, Tweet, problem, report, twitter_author, v1_post
+from threadvault.sources.tweets import BAD_RECORD, Tweet, problem, report, v1_post
 
 NAME = "twitter-archive"
 TWEET_FILES = re.compile(r"(?:^|/)data/tweets?(?:-part(\d+))?\.js$")
