@@ -8,6 +8,7 @@ THREADVAULT_SCREENSHOTS=docs they are also copied to docs/screenshots/ for the R
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import socket
@@ -38,9 +39,7 @@ pytestmark = pytest.mark.browser
 def _browser_missing() -> str | None:
     if not CHROMIUM.exists():
         return f"{CHROMIUM} not found"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("playwright") is None:
         return "Playwright for Python is not installed"
     return None
 

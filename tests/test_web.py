@@ -116,7 +116,7 @@ async def test_thread_page_names_its_captures(ds: Datasette, db: sqlite_utils.Da
     row = soup.select_one("table.thread-captures tbody tr")
     assert texts(row, "td")[:4] == ["2026-08-20 09:00 UTC", capture["url"], "200", capture["sha256"]]
     link = row.find("a", string="raw record")["href"]
-    assert link == "/-/capture/~3Curn:uuid:" + capture["id"][len("<urn:uuid:"):-1].replace("-", "-") + "~3E"
+    assert link == "/-/capture/~3Curn:uuid:" + capture["id"][len("<urn:uuid:"):-1] + "~3E"
     assert soup.select_one("#post-1").find("a", string="capture")["href"] == link
     exports = {a.get_text(): a["href"] for a in soup.select(".thread-actions a[href^='/-/export/']")}
     assert exports == {
@@ -249,6 +249,7 @@ async def test_facets_come_back_and_combine_with_the_search(ds: Datasette, db: s
     assert texts(narrowed, ".reader-summary")[0].startswith(f"{expected} posts")
     assert f"#WebArchiving · {expected}" in facets(narrowed)["tag"][0]
     assert texts(narrowed, ".reader-filter") == ["words: archive ✖", "hashtag: webarchiving ✖"]
+    assert narrowed.select_one(".reader-filter strong a")["href"] == "/-/hashtag/webarchiving"
 
 
 @pytest.mark.asyncio
@@ -370,8 +371,7 @@ async def test_capture_page_can_show_the_page_sanitised(ds: Datasette) -> None:
     page = soup.select_one(".capture-sanitised")
     assert page.select("script, style, iframe, [onclick], [onload], [onerror]") == []
     assert "Why we archive threads" in page.get_text()
-    assert all(a.get("href", "https://").startswith(("https://", "http://", "/", "#", "?")) or ":" not in a["href"]
-               for a in page.find_all("a"))
+    assert {urlsplit(a["href"]).scheme for a in page.find_all("a", href=True)} <= {"", "http", "https"}
 
 
 @pytest.mark.asyncio
@@ -446,9 +446,8 @@ async def test_datasette_search_and_canned_queries(ds: Datasette, db: sqlite_uti
 
 @pytest.mark.asyncio
 async def test_reader_pages_follow_datasette_permissions(db_path: Path, tmp_path: Path) -> None:
-    metadata = json.loads(json.dumps({"databases": {"threadvault": {"allow": {"id": "root"}}}}))
     locked = tmp_path / "metadata.yml"
-    locked.write_text(json.dumps(metadata))
+    locked.write_text(json.dumps({"databases": {"threadvault": {"allow": {"id": "root"}}}}))  # JSON is YAML
     ds = build_datasette(db_path, locked)
     for path in ["/-/search", ANA_PATH, "/-/hashtag/webarchiving", "/-/author/twitter:archivist_ana",
                  "/-/export/twitter:2090104857600000000.md"]:
