@@ -19,6 +19,7 @@ from threadvault.model import Link
 
 HASH_SIGNS = "#\uff03"
 AT_SIGNS = "@\uff20"
+SIGNS = re.compile(f"[{HASH_SIGNS}{AT_SIGNS}]")
 ELLIPSES = ("\u2026", "...")
 # Characters twitter-text accepts inside a hashtag besides letters, marks and digits.
 TAG_EXTRA = "_\u200c\u200d\ua67e\u05be\u05f3\u05f4\uff5e\u301c\u309b\u309c\u30a0\u30fb\u3003\u0f0b\u0f0c\u00b7"
@@ -62,7 +63,8 @@ def extract(text: str) -> Entities:
     mentions: list[str] = []
     entity_end = -1  # where the last hashtag or mention ended
     position = 0
-    while position < len(text):
+    while (sign := SIGNS.search(text, position)) is not None:  # only a sign can start an entity
+        position = sign.start()
         inside_url = next((end for start, end, _ in spans if start <= position < end), None)
         if inside_url is not None:
             position = inside_url

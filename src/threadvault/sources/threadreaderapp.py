@@ -4,6 +4,11 @@ A thread page holds the author's own chain of tweets as ``div.content-tweet``
 elements carrying ``data-tweet``; everything around them (preview cards of
 other threads, share buttons, ads) is page chrome.  Preview cards reuse the
 ``content-tweet`` class without ``data-tweet``, so posts are selected on it.
+
+Thread pages are read with lxml directly: a BeautifulSoup tree of a whole
+100 KB page costs about fifteen times what lxml takes to build and search
+one, and parsing is the hot step of every fetch and reparse.  Author pages
+and pages without posts are rare and stay with BeautifulSoup.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from datetime import datetime, timezone
 from urllib.parse import urljoin, urlsplit
 
 from bs4 import BeautifulSoup
-from bs4.element import NavigableString, PreformattedString, Tag
+from lxml import etree
 
 from threadvault import entities
 from threadvault.errors import NotAThread
@@ -29,19 +34,43 @@ PATH = re.compile(_PATH)
 PATTERN = re.compile(r"(?i:https?://(?:www\.)?threadreaderapp\.com)" + _PATH + r"(?:[?#]\S*)?$")
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
-POSTS = "div.content-tweet[data-tweet]:not(.thread-card *)"
-# Parts of a post that are not its text: media and embeds (read separately), the
-# permalink icon, link previews and reveal buttons built by the page's scripts.
-CHROME = (
-    "sup.tw-permalink, .entity-embed, .entity-image, .entity-video, .entity-video-gif, "
-    ".entity-url-preview, .entity-reveal-action, script, style, template, noscript, ins"
+
+
+def _class(name: str) -> str:
+    """An XPath test for one class among an element's classes, as CSS ``.name`` matches."""
+    return f"contains(concat(' ', normalize-space(@class), ' '), ' {name} ')"
+
+
+# The posts: div.content-tweet[data-tweet], except inside a preview card (.thread-card).
+IN_POST = f"div[@data-tweet][{_class('content-tweet')}][not(ancestor::*[{_class('thread-card')}])]"
+POSTS = etree.XPath(f"//{IN_POST}")
+CHROME_LINKS = etree.XPath(f"//a[@href][not(ancestor::{IN_POST})]")
+SCREEN_NAME = etree.XPath(f"(//*[{_class('screenName')}]//a[not(ancestor::*[{_class('thread-card')}])])[1]")
+DISPLAY_NAME = etree.XPath(
+    f"(//*[{_class('twitter_name')}]//a | //*[{_class('t-user')}]//*[{_class('username')}]//a)[1]"
 )
-CONTENT = f":not(:is({CHROME}) *)"
-MEDIA = ".entity-image, .entity-video-gif, .entity-video"
+HEADER_TIME = etree.XPath(f"(//*[{_class('thread-info')}]//a[{_class('time')}][@data-time])[1]")
+# Parts of a post that are not its text: media and embeds (read separately), the
+# permalink icon (sup.tw-permalink), link previews and reveal buttons built by the page's scripts.
+CHROME_TAGS = frozenset({"script", "style", "template", "noscript", "ins"})
+CHROME_CLASSES = frozenset(
+    {"entity-embed", "entity-image", "entity-video", "entity-video-gif", "entity-url-preview", "entity-reveal-action"}
+)
+ENTITY_CLASSES = frozenset({"entity-mention", "entity-hashtag"})
+MEDIA_CLASSES = frozenset({"entity-image", "entity-video-gif", "entity-video"})
+# BeautifulSoup keeps the strings of these elements out of get_text(); so does _plain_text.
+OWN_STRINGS = frozenset({"script", "style", "template", "rt", "rp"})
+# libxml2 stops nesting at 255 levels, which keeps the recursive walks below within Python's limit.
+PARSER = etree.HTMLParser(encoding="utf-8")
 PLACEHOLDER = "/images/1px.png"
 GENERIC_ALT = ("", "Image")  # what TRA and X write when the author gave no description
 RESOLUTION = re.compile(r"/(\d+)x(\d+)/")
 WHITESPACE = re.compile(r"[ \t\n\r\f]+")
+SPACES = re.compile(" {2,}")
+URL_SPACE = "".join(map(chr, range(0x21)))  # what urlsplit strips from the start of a URL
+URL_NOISE = str.maketrans("", "", "\t\r\n")  # and removes from anywhere in it
+URL_PARTS = re.compile("[?#]")
+THREAD_TAIL = re.compile(r"(?:\A|[/:])\d+(?:\.html)?\Z")  # after a scheme, "http:1.html" is relative
 NEXT_TEXT = re.compile(r"^next\b", re.IGNORECASE)
 PAGE_ERRORS = (
     (re.compile(r"rate.?limit|too many requests", re.I), "rate-limited by Thread Reader App"),
@@ -90,6 +119,11 @@ def _is_author_page(canonical: str) -> bool:
 
 
 def _soup(url: str, captures: Mapping[str, Capture]) -> tuple[BeautifulSoup, Capture]:
+    capture = _html_capture(url, captures)
+    return BeautifulSoup(capture.text(), "lxml"), capture
+
+
+def _html_capture(url: str, captures: Mapping[str, Capture]) -> Capture:
     capture = captures.get(url)
     if capture is None:
         raise NotAThread(url, "the page has not been captured")
@@ -99,23 +133,25 @@ def _soup(url: str, captures: Mapping[str, Capture]) -> tuple[BeautifulSoup, Cap
         raise NotAThread(url, "empty body")
     if capture.content_type and capture.content_type not in HTML_TYPES:
         raise NotAThread(url, f"content type {capture.content_type}, not HTML")
-    return BeautifulSoup(capture.text(), "lxml"), capture
+    return capture
 
 
 def _parse_thread(url: str, captures: Mapping[str, Capture]) -> Thread:
-    soup, capture = _soup(url, captures)
-    divs = soup.select(POSTS)
+    capture = _html_capture(url, captures)
+    text = capture.text()
+    page = etree.fromstring(text.encode("utf-8"), PARSER)  # None for a page of nothing but comments
+    divs = POSTS(page) if page is not None else []
     if not divs:
-        raise NotAThread(url, _no_posts_reason(soup))
-    author = _author(soup, divs[0])
+        raise NotAThread(url, _no_posts_reason(BeautifulSoup(text, "lxml")))
+    author = _author(page, divs[0])
     posts: list[Post] = []
     for position, div in enumerate(divs, start=1):
         previous = posts[-1].id if posts else None
         posts.append(_post(div, position, previous, author, capture.id))
     if posts[0].created_at is None:
-        posts[0] = replace(posts[0], created_at=_header_time(soup))
-    own_ids = {_thread_id(url), *(str(div["data-tweet"]) for div in divs)}
-    chrome_links = _thread_links(url, soup.select(f"a[href]:not({POSTS} *)"))
+        posts[0] = replace(posts[0], created_at=_header_time(page))
+    own_ids = {_thread_id(url), *(str(div.get("data-tweet")) for div in divs)}
+    chrome_links = _thread_links(url, (str(anchor.get("href")) for anchor in CHROME_LINKS(page)))
     discovered = _unique(link for link in chrome_links if _thread_id(link) not in own_ids)
     return Thread(
         id=posts[0].id,
@@ -141,21 +177,19 @@ def _no_posts_reason(soup: BeautifulSoup) -> str:
     return "no posts (div.content-tweet[data-tweet]) on the page"
 
 
-def _author(soup: BeautifulSoup, first: Tag) -> Author:
+def _author(page: etree._Element, first: etree._Element) -> Author:
     handle = str(first.get("data-screenname") or "")
-    header = soup.select_one(".screenName a:not(.thread-card *)")
-    if not handle and header is not None:
-        handle = header.get_text(strip=True).lstrip("@")
-    name = soup.select_one(".twitter_name a, .t-user .username a")
-    return twitter_author(handle, name.get_text(" ", strip=True) if name else None)
+    header = SCREEN_NAME(page) if not handle else []
+    if header:
+        handle = _plain_text(header[0]).lstrip("@")
+    name = DISPLAY_NAME(page)
+    return twitter_author(handle, _plain_text(name[0], " ") if name else None)
 
 
-
-
-def _header_time(soup: BeautifulSoup) -> str | None:
+def _header_time(page: etree._Element) -> str | None:
     """The thread's date: the header's ``a.time``; cards carry ``span.time`` of other threads."""
-    stamp = soup.select_one(".thread-info a.time[data-time]")
-    value = str(stamp["data-time"]) if stamp else ""
+    stamp = HEADER_TIME(page)
+    value = str(stamp[0].get("data-time")) if stamp else ""
     return iso_utc(datetime.fromtimestamp(int(value), tz=timezone.utc)) if value.isdigit() else None
 
 
@@ -163,9 +197,20 @@ def _thread_id(canonical: str) -> str:
     return canonical.rsplit("/", 1)[1].removesuffix(".html")
 
 
-def _post(div: Tag, position: int, previous: str | None, author: Author, capture_id: str | None) -> Post:
-    tweet_id = str(div["data-tweet"])
+class _Element:
+    """An element of a post with its classes, and whether it lies inside chrome or inside an embed."""
+
+    __slots__ = ("node", "classes", "in_chrome", "in_embed")
+
+    def __init__(self, node: etree._Element, in_chrome: bool = False, in_embed: bool = False) -> None:
+        self.node, self.classes = node, frozenset(str(node.get("class") or "").split())
+        self.in_chrome, self.in_embed = in_chrome, in_embed
+
+
+def _post(div: etree._Element, position: int, previous: str | None, author: Author, capture_id: str | None) -> Post:
+    tweet_id = str(div.get("data-tweet"))
     handle = str(div.get("data-screenname") or author.handle)
+    elements = list(_elements(div))
     text, unlinked = _text(div)
     found = entities.extract(unlinked)  # what the page left unlinked; its anchors decide the rest
     return Post(
@@ -176,42 +221,81 @@ def _post(div: Tag, position: int, previous: str | None, author: Author, capture
         created_at=snowflake_time(tweet_id),
         url=f"https://twitter.com/{handle}/status/{tweet_id}",
         reply_to_id=previous,
-        hashtags=_unique([*_anchor_texts(div, "a.entity-hashtag", "#\uff03"), *found.hashtags], entities.normalise_tag),
-        mentions=_unique([*_anchor_texts(div, "a.entity-mention", "@\uff20"), *found.mentions], str.lower),
-        links=(*_links(div), *found.links),
-        media=tuple(media for media in map(_media, div.select(MEDIA)) if media),
+        hashtags=_unique([*_anchor_texts(elements, "entity-hashtag", "#\uff03"), *found.hashtags], entities.normalise_tag),
+        mentions=_unique([*_anchor_texts(elements, "entity-mention", "@\uff20"), *found.mentions], str.lower),
+        links=(*_links(elements), *found.links),
+        media=tuple(media for media in map(_media, (e for e in elements if e.classes & MEDIA_CLASSES)) if media),
         capture_id=capture_id,
     )
 
 
-def _text(div: Tag) -> tuple[str, str]:
+def _elements(div: etree._Element) -> Iterator[_Element]:
+    """Every element in a post in document order; what lies around the post counts too."""
+    around = [_Element(node) for node in div.iterancestors()]
+    in_chrome = any(map(_is_chrome, around))
+    in_embed = any("entity-embed" in element.classes for element in (_Element(div), *around))
+    return _descendants(div, in_chrome, in_embed)
+
+
+def _descendants(node: etree._Element, in_chrome: bool, in_embed: bool) -> Iterator[_Element]:
+    for child in node:
+        if isinstance(child.tag, str):  # not a comment or processing instruction
+            element = _Element(child, in_chrome, in_embed)
+            yield element
+            yield from _descendants(child, in_chrome or _is_chrome(element), in_embed or "entity-embed" in element.classes)
+
+
+def _is_chrome(element: _Element) -> bool:
+    tag, classes = element.node.tag, element.classes
+    return tag in CHROME_TAGS or bool(classes & CHROME_CLASSES) or (tag == "sup" and "tw-permalink" in classes)
+
+
+def _plain_text(node: etree._Element, separator: str = "") -> str:
+    """What BeautifulSoup's ``get_text(separator, strip=True)`` gives for the element."""
+    return separator.join(piece for piece in map(str.strip, _strings(node)) if piece)
+
+
+def _strings(node: etree._Element) -> Iterator[str]:
+    if node.text:
+        yield node.text
+    for child in node:
+        if isinstance(child.tag, str) and child.tag not in OWN_STRINGS:
+            yield from _strings(child)
+        if child.tail:
+            yield child.tail
+
+
+def _text(div: etree._Element) -> tuple[str, str]:
     """The post's text, and the same text with every link's words blanked out."""
     pieces = list(_pieces(div))
     text = "".join(piece for piece, _ in pieces)
     return _tidy(text), _tidy("".join(" " if linked else piece for piece, linked in pieces))
 
 
-def _pieces(node: Tag, linked: bool = False) -> Iterator[tuple[str, bool]]:
-    for child in node.children:
-        if isinstance(child, Tag):
-            if child.name == "br":
+def _pieces(node: etree._Element, linked: bool = False) -> Iterator[tuple[str, bool]]:
+    if node.text:
+        yield WHITESPACE.sub(" ", node.text), linked
+    for child in node:
+        if isinstance(child.tag, str):
+            element = _Element(child)
+            if child.tag == "br":
                 yield "\n", False
-            elif not child.css.match(CHROME):
-                yield from _pieces(child, linked or (child.name == "a" and _is_entity(child)))
-        elif isinstance(child, NavigableString) and not isinstance(child, PreformattedString):
-            yield WHITESPACE.sub(" ", str(child)), linked
+            elif not _is_chrome(element):
+                yield from _pieces(child, linked or (child.tag == "a" and _is_entity(element)))
+        if child.tail:
+            yield WHITESPACE.sub(" ", child.tail), linked
 
 
 def _tidy(raw: str) -> str:
-    lines = (re.sub(" {2,}", " ", line).strip(" ") for line in raw.split("\n"))
+    lines = (SPACES.sub(" ", line).strip(" ") for line in raw.split("\n"))
     return "\n".join(lines).strip("\n")
 
 
-def _is_entity(anchor: Tag) -> bool:
+def _is_entity(anchor: _Element) -> bool:
     """Whether an anchor is a mention, hashtag or link the page marked; other anchors' words stay plain text."""
-    if anchor.css.match("a.entity-mention, a.entity-hashtag"):
+    if anchor.node.tag == "a" and anchor.classes & ENTITY_CLASSES:
         return True
-    href = str(anchor.get("href", ""))
+    href = str(anchor.node.get("href", ""))
     return href.startswith(("http://", "https://")) and not _is_advert(href)
 
 
@@ -221,42 +305,46 @@ def _is_advert(href: str) -> bool:
     return parts.netloc.lower() in HOSTS and "utm_campaign" in parts.query
 
 
-def _anchor_texts(div: Tag, selector: str, signs: str) -> list[str]:
-    texts = (anchor.get_text(strip=True).lstrip(signs) for anchor in div.select(selector + CONTENT))
+def _anchor_texts(elements: Iterable[_Element], kind: str, signs: str) -> list[str]:
+    anchors = (e for e in elements if e.node.tag == "a" and kind in e.classes and not e.in_chrome)
+    texts = (_plain_text(anchor.node).lstrip(signs) for anchor in anchors)
     return [text for text in texts if text]
 
 
-def _links(div: Tag) -> Iterator[Link]:
+def _links(elements: Iterable[_Element]) -> Iterator[Link]:
     """The text's links, then quoted tweets, in document order."""
-    for element in div.select(f"a[href]:not(.entity-mention, .entity-hashtag){CONTENT}, .entity-embed blockquote"):
-        if element.name == "a":
-            if _is_entity(element):
-                yield Link(url=str(element["href"]), display_text=element.get_text(strip=True) or None)
-        elif (quoted := element.select_one('a[href*="/status/"]')) is not None:
-            shown = quoted.get_text(strip=True)  # the old fallback's "view original on Twitter" is chrome
-            yield Link(url=str(quoted["href"]), display_text=shown if "/status/" in shown else None)
+    for element in elements:
+        node = element.node
+        if node.tag == "a" and node.get("href") is not None and not element.in_chrome:
+            if not element.classes & ENTITY_CLASSES and _is_entity(element):
+                yield Link(url=str(node.get("href")), display_text=_plain_text(node) or None)
+        elif node.tag == "blockquote" and element.in_embed:
+            quoted = next((a for a in node.iterdescendants("a") if "/status/" in str(a.get("href", ""))), None)
+            if quoted is not None:
+                shown = _plain_text(quoted)  # the old fallback's "view original on Twitter" is chrome
+                yield Link(url=str(quoted.get("href")), display_text=shown if "/status/" in shown else None)
 
 
-def _media(element: Tag) -> Media | None:
-    classes = element.get_attribute_list("class")
-    if "entity-image" in classes:
-        return _image(element)
-    sources = [str(source["src"]) for source in element.select("source[src], video[src]")]
+def _media(element: _Element) -> Media | None:
+    if "entity-image" in element.classes:
+        return _image(element.node)
+    found = (source.get("src") for source in element.node.iterdescendants("source", "video"))
+    sources = [str(src) for src in found if src is not None]
     if not sources:
         return None
-    if "entity-video-gif" in classes:
+    if "entity-video-gif" in element.classes:
         return Media(url=sources[0], kind="gif")
     mp4s = [src for src in sources if urlsplit(src).path.endswith(".mp4")]
     return Media(url=max(mp4s, key=_pixels) if mp4s else sources[0], kind="video")
 
 
-def _image(element: Tag) -> Media | None:
+def _image(element: etree._Element) -> Media | None:
     """The real image URL is in the link or ``data-src``; ``src`` is a lazy-load placeholder until scripts run."""
-    anchor, image = element.find("a"), element.find("img")
+    anchor, image = next(element.iterdescendants("a"), None), next(element.iterdescendants("img"), None)
     places = ((anchor, "href"), (image, "data-src"), (image, "src"))
-    candidates = [str(tag.get(key) or "") for tag, key in places if tag]
+    candidates = [str(tag.get(key) or "") for tag, key in places if tag is not None]
     url = next((c for c in candidates if c.startswith("http") and not c.endswith(PLACEHOLDER)), None)
-    alt = str(image.get("alt") or "") if image else ""
+    alt = str(image.get("alt") or "") if image is not None else ""
     return Media(url=url, kind="image", alt_text=None if alt in GENERIC_ALT else alt) if url else None
 
 
@@ -265,20 +353,31 @@ def _pixels(src: str) -> int:
     return int(size[1]) * int(size[2]) if size else 0
 
 
-def _thread_links(page: str, anchors: Iterable[Tag]) -> Iterator[str]:
+def _thread_links(page: str, hrefs: Iterable[str]) -> Iterator[str]:
     """Canonical thread URLs among links on a TRA page (on threadreaderapp.com or the page's own host)."""
-    for anchor in anchors:
-        target = urljoin(page, str(anchor["href"]))
+    for href in filter(_may_be_thread, hrefs):
+        target = urljoin(page, href)
         parts = urlsplit(target)
         match = PATH.fullmatch(parts.path)
         if match and match["id"] and parts.netloc.lower() in (*HOSTS, urlsplit(page).netloc.lower()):
             yield canonical_url(target)
 
 
+def _may_be_thread(href: str) -> bool:
+    """Whether ``href`` can resolve to a thread URL; a cheap test that spares urljoin most of a page's links.
+
+    Resolving keeps an href's last path segment unless it is a dot segment, so a
+    thread link's href (as urlsplit cleans it) ends in the thread id.
+    """
+    path = URL_PARTS.split(href.lstrip(URL_SPACE).translate(URL_NOISE), maxsplit=1)[0]
+    return THREAD_TAIL.search(path) is not None
+
+
 def _parse_listing(url: str, captures: Mapping[str, Capture]) -> Listing:
     pages, _ = _listing_pages(url, captures)
-    anchors = ((page, card.select("a[href]")) for page, soup in pages for card in soup.select("div.thread-card"))
-    thread_urls = _unique(next(_thread_links(page, card_anchors), None) for page, card_anchors in anchors)
+    hrefs = ((page, [str(a["href"]) for a in card.select("a[href]")]) for page, soup in pages
+             for card in soup.select("div.thread-card"))
+    thread_urls = _unique(next(_thread_links(page, card_hrefs), None) for page, card_hrefs in hrefs)
     if not thread_urls:
         raise NotAThread(url, "no thread cards on the author page")
     return Listing(url=url, thread_urls=thread_urls)
