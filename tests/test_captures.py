@@ -18,6 +18,7 @@ from warcio.warcwriter import WARCWriter
 from threadvault.captures import (
     WarcWriter,
     decode_body,
+    is_cut_off,
     is_warc,
     iter_captures,
     read_capture,
@@ -323,6 +324,65 @@ def test_unindexed_reads_every_file_before_reporting_a_damaged_one(tmp_path):
             found.append(row)
     assert found == rows[1:]
     assert (raised.value.file, raised.value.offset) == (str(damaged), rows[0]["offset"])
+
+
+def test_unindexed_collects_each_damaged_file_when_given_a_list(tmp_path):
+    rows = written(tmp_path, 4, max_file_bytes=1)
+    for row in rows[:2]:
+        path = tmp_path / row["warc_file"]
+        path.write_bytes(cut_in_half(path.read_bytes(), row))
+    damaged = []
+    found = [row for row, _ in unindexed(tmp_path, set(), damaged)]
+    assert found == rows[2:]
+    assert [(damage.file, damage.offset) for damage in damaged] == [
+        (str(tmp_path / row["warc_file"]), row["offset"]) for row in rows[:2]
+    ]
+
+
+def damage_of(path: Path) -> CaptureCorrupt:
+    with pytest.raises(CaptureCorrupt) as raised:
+        list(iter_captures(path))
+    return raised.value
+
+
+@pytest.mark.parametrize("kept", [1, 10, 11, 40, "half", "all but the last byte"])
+def test_is_cut_off_a_record_cut_short_at_the_end_of_its_file(tmp_path, kept):
+    rows = written(tmp_path, 2)
+    path = tmp_path / FIRST_FILE
+    kept = {"half": rows[1]["length"] // 2, "all but the last byte": rows[1]["length"] - 1}.get(kept, kept)
+    path.write_bytes(path.read_bytes()[: rows[1]["offset"] + kept])  # what a kill in the middle of a write leaves
+    damage = damage_of(path)
+    assert damage.offset == rows[1]["offset"]
+    assert is_cut_off(damage)
+
+
+def test_is_cut_off_a_request_record_cut_in_its_gzip_trailer(tmp_path):
+    written(tmp_path, 1)
+    path = tmp_path / FIRST_FILE
+    path.write_bytes(path.read_bytes()[:-4])
+    assert is_cut_off(damage_of(path))
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda data, row: flip_byte(data, row)[: row["offset"] + row["length"]],  # changed, then cut off
+        lambda data, row: data + b"not a WARC record",
+        lambda data, row: data + gzip.compress(b"not a WARC record"),
+        lambda data, row: data + gzip.compress(b"not a WARC record")[:20],
+    ],
+    ids=["changed bytes", "bytes", "gzip member", "cut gzip member"],
+)
+def test_is_cut_off_only_for_a_cut_short_warc_record(tmp_path, damage):
+    (row,) = written(tmp_path, 1)
+    path = tmp_path / FIRST_FILE
+    path.write_bytes(damage(path.read_bytes(), row))
+    assert not is_cut_off(damage_of(path))
+
+
+def test_is_cut_off_not_for_a_missing_file(tmp_path):
+    assert not is_cut_off(CaptureCorrupt(str(tmp_path / "gone.warc.gz"), 0, "cannot open the file"))
+    assert not is_cut_off(CaptureCorrupt(str(tmp_path / "gone.warc.gz"), None, "cannot open the file"))
 
 
 def test_iter_captures_reads_a_foreign_warc_and_skips_its_revisit(tmp_path, fixtures):

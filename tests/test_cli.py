@@ -6,7 +6,9 @@ from click.testing import CliRunner
 
 from pagegen import REAL_PAGE, generated_thread
 from threadvault import jobs
+from threadvault.captures import WarcWriter
 from threadvault.cli import cli
+from threadvault.fetch import Exchange
 
 EXAMPLES = Path(__file__).parent.parent / "examples" / "example-threads-constructed.warc.gz"
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -108,6 +110,22 @@ def test_verify_fails_on_a_corrupt_record(tmp_path):
     result = invoke("verify", "--db", db)
     assert result.exit_code == 1
     assert "Corrupt: " in result.stderr and str(copy) in result.stderr
+
+
+def test_verify_warns_of_a_record_cut_off_by_a_killed_run_and_passes(tmp_path):
+    db = tmp_path / "archive.db"
+    invoke("import", "--db", db, EXAMPLES)
+    exchange = Exchange("https://threadreaderapp.com/thread/1.html", "GET", (), "HTTP/1.1", 200, "OK", (),
+                        REAL_PAGE.read_bytes(), "2026-11-30T06:00:00Z")
+    with WarcWriter(tmp_path / "warc") as writer:
+        row = writer.write(exchange)
+    warc = tmp_path / "warc" / row["warc_file"]
+    warc.write_bytes(warc.read_bytes()[: row["offset"] + 100])
+    result = invoke("verify", "--db", db)
+    assert result.exit_code == 0, result.output
+    assert result.stderr.strip() == (f"Cut off: {warc} at offset {row['offset']}: the last record, cut short when "
+                                     "the run writing it was killed; it was never indexed and is ignored")
+    assert result.stdout.strip().endswith("0 corrupt, 0 unindexed, 1 cut off by a killed run")
 
 
 def test_a_second_writer_is_refused(tmp_path):

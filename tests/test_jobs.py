@@ -7,8 +7,9 @@ from werkzeug import Response
 
 from pagegen import REAL_PAGE, generated_thread, thread_page
 from threadvault import jobs, store
+from threadvault.captures import WarcWriter
 from threadvault.errors import ArchiveBusy
-from threadvault.fetch import FetchSettings
+from threadvault.fetch import Exchange, FetchSettings
 
 SETTINGS = FetchSettings(delay=0, retries=1, backoff=0.01, concurrency=2)
 PARSED_TABLES = ["threads", "posts", "authors", "hashtags", "post_hashtags", "mentions", "links", "media", "thread_captures"]
@@ -177,6 +178,48 @@ def test_verify_finds_a_corrupted_record(httpserver, tmp_path):
 
     problems = jobs.verify(db_path).corrupt
     assert len(problems) == 1 and problems[0].offset == row["offset"]
+
+
+def killed_run_file(warc_dir: Path, pages: list[tuple[str, bytes]]) -> list[dict]:
+    """A WARC file as a run killed while writing its last record leaves it: that record cut in half."""
+    exchanges = [Exchange(url, "GET", (), "HTTP/1.1", 200, "OK", (("Content-Type", "text/html"),), body,
+                          "2026-11-30T06:00:00Z") for url, body in pages]
+    with WarcWriter(warc_dir) as writer:
+        rows = [writer.write(exchange) for exchange in exchanges]
+    path = warc_dir / rows[-1]["warc_file"]
+    path.write_bytes(path.read_bytes()[: rows[-1]["offset"] + rows[-1]["length"] // 2])
+    return rows
+
+
+def test_verify_tells_a_record_cut_off_by_a_killed_run_from_corruption(httpserver, tmp_path):
+    threads = [generated_thread(index, posts=3) for index in (8, 9)]
+    urls = serve_threads(httpserver, threads)
+    db_path = tmp_path / "threadvault.db"
+    run_job(db_path, urls)
+    complete, cut = killed_run_file(tmp_path / "warc", [(url, thread.html) for url, thread in zip(urls, threads)])
+
+    report = jobs.verify(db_path, reindex=True)
+
+    assert report.corrupt == []
+    assert [(damage.file, damage.offset) for damage in report.cut_off] == [
+        (str(tmp_path / "warc" / cut["warc_file"]), cut["offset"])]
+    assert [row["id"] for row in report.unindexed] == [complete["id"]]  # whole, so re-indexed
+    again = jobs.verify(db_path)
+    assert (again.corrupt, again.unindexed, len(again.cut_off)) == ([], [], 1)
+
+
+def test_verify_reports_an_indexed_record_cut_short_as_corrupt(httpserver, tmp_path):
+    [url] = serve_threads(httpserver, [generated_thread(10, posts=3)])
+    db_path = tmp_path / "threadvault.db"
+    run_job(db_path, [url])
+    row = next(row for row in store.open_archive(db_path)["captures"].rows if row["url"] == url)
+    warc = tmp_path / "warc" / row["warc_file"]
+    warc.write_bytes(warc.read_bytes()[: row["offset"] + row["length"] // 2])
+
+    report = jobs.verify(db_path)
+
+    assert [(problem.file, problem.offset) for problem in report.corrupt] == [(str(warc), row["offset"])]
+    assert report.cut_off == []
 
 
 def test_a_second_writer_is_refused(tmp_path):

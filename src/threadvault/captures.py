@@ -5,6 +5,7 @@
     iter_captures(path)                      every HTTP response record of any WARC file, with its row
     verify(warc_dir, rows)                   the rows whose records are missing, damaged or altered
     unindexed(warc_dir, known_ids)           records on disk that the index lacks
+    is_cut_off(damage)                       whether damage is only a record cut off at the end of its file
 
 An index row has exactly: ``id`` (the response record's WARC-Record-ID), ``url``, ``fetched_at``,
 ``status``, ``content_type``, ``sha256`` and ``size`` (of the payload as sent: the entity body with
@@ -50,6 +51,7 @@ SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "s
 REDACTED = "[redacted]"
 MAX_DECODED_BYTES = 200_000_000
 GZIP_MAGIC = b"\x1f\x8b"
+WARC_START = b"WARC/"
 
 
 def _utc_now() -> datetime:
@@ -379,25 +381,49 @@ def verify(warc_dir: Path, rows: Iterable[Mapping[str, Any]]) -> Iterator[Captur
             yield error
 
 
-def unindexed(warc_dir: Path, known_ids: set[str]) -> Iterator[tuple[dict[str, Any], Capture]]:
+def unindexed(
+    warc_dir: Path, known_ids: set[str], damaged: list[CaptureCorrupt] | None = None
+) -> Iterator[tuple[dict[str, Any], Capture]]:
     """Response records in warc_dir's WARC files whose ids are not in ``known_ids``: captures written
     just before a crash, before their index rows were committed.
 
-    Every file is scanned; if some are damaged (a killed run leaves half a record at the end of its
-    file), the first one's CaptureCorrupt is raised once all the others have been read.
+    Every file is scanned.  Each damaged file (a killed run leaves half a record at the end of its
+    file) is appended to ``damaged`` after its good records; without a list, the first damage is
+    raised once all the files have been read.
     """
     warc_dir = Path(warc_dir)
     paths = sorted(warc_dir.glob("*.warc.gz")) + sorted(warc_dir.glob("*.warc")) if warc_dir.is_dir() else []
-    damaged: list[CaptureCorrupt] = []
+    found: list[CaptureCorrupt] = [] if damaged is None else damaged
     for path in paths:
         try:
             for row, capture in iter_captures(path, warc_dir=warc_dir):
                 if row["id"] not in known_ids:
                     yield row, capture
         except CaptureCorrupt as error:
-            damaged.append(error)
-    if damaged:
-        raise damaged[0]
+            found.append(error)
+    if damaged is None and found:
+        raise found[0]
+
+
+def is_cut_off(damage: CaptureCorrupt) -> bool:
+    """Whether the damage is a record cut off at the end of its file and nothing else: the bytes from
+    its offset on are the start of one gzip member of a WARC record, cut short.  That is what a
+    writer killed in the middle of a record leaves; changed or added bytes decompress to an error,
+    to a member that ends, or to something that is not a WARC record."""
+    if damage.offset is None:
+        return False
+    inflater, start, read = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS), b"", 0
+    try:
+        with open(damage.file, "rb") as fh:
+            fh.seek(damage.offset)
+            while chunk := fh.read(BUFF_SIZE):
+                read += len(chunk)
+                start += inflater.decompress(chunk)[: len(WARC_START) - len(start)]
+                if inflater.eof or not WARC_START.startswith(start):
+                    return False
+    except (OSError, zlib.error):
+        return False
+    return read > 0
 
 
 # -- content coding --------------------------------------------------------------------------------

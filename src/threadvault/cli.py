@@ -129,6 +129,9 @@ def serve(db_path: Path, metadata_path: Path, host: str, port: int) -> None:
 def verify(db_path: Path, reindex: bool) -> None:
     """Check every archived WARC record against its index row and digest.
 
+    A record cut off at the end of a file by a killed run was never indexed:
+    it is reported, but is not corruption.
+
     \b
     Example:
         threadvault verify
@@ -141,7 +144,11 @@ def verify(db_path: Path, reindex: bool) -> None:
     for row in report.unindexed:
         action = "re-indexed" if reindex else "not indexed (use --reindex)"
         click.echo(f"Unindexed: {row['warc_file']} at offset {row['offset']}: {row['url']}: {action}", err=True)
-    click.echo(f"{report.checked} records checked, {len(report.corrupt)} corrupt, {len(report.unindexed)} unindexed")
+    for damage in report.cut_off:
+        click.echo(f"Cut off: {damage.file} at offset {damage.offset}: the last record, cut short when the run "
+                   "writing it was killed; it was never indexed and is ignored", err=True)
+    cut_off = f", {len(report.cut_off)} cut off by a killed run" if report.cut_off else ""
+    click.echo(f"{report.checked} records checked, {len(report.corrupt)} corrupt, {len(report.unindexed)} unindexed{cut_off}")
     if report.corrupt or (report.unindexed and not reindex):
         sys.exit(1)
 

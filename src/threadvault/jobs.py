@@ -345,24 +345,33 @@ class VerifyReport:
     corrupt: list[CaptureCorrupt] = field(default_factory=list)
     unindexed: list[dict] = field(default_factory=list)
     reindexed: int = 0
+    cut_off: list[CaptureCorrupt] = field(default_factory=list)  # last records of killed runs' files: harmless
 
 
 def verify(db_path: Path, *, reindex: bool = False) -> VerifyReport:
-    """Re-read every indexed record and check its digest; find records on disk the index lacks."""
+    """Re-read every indexed record and check its digest; find records on disk the index lacks.
+
+    A record cut off at the end of a file, after every indexed record of that file, is what a run
+    killed in the middle of writing it leaves.  It was never indexed (a row is committed only once
+    its record is on disk), so it is reported apart, as ``cut_off``; any other damage is corrupt.
+    """
     db = store.open_archive(db_path)
     warc_dir = warc_dir_for(db_path)
     rows = list(db.query("SELECT * FROM captures ORDER BY warc_file, offset"))
     report = VerifyReport(checked=len(rows))
     report.corrupt = list(capture_store.verify(warc_dir, rows))
-    known = {row["id"] for row in rows}
-    try:
-        for row, _capture in capture_store.unindexed(warc_dir, known):
-            report.unindexed.append(row)
-            if reindex:
-                store.save_capture(db, row)
-                report.reindexed += 1
-    except CaptureCorrupt as damage:  # a half-written record at the end of a killed run's file, say
-        if not any((problem.file, problem.offset) == (damage.file, damage.offset) for problem in report.corrupt):
+    damaged: list[CaptureCorrupt] = []
+    for row, _capture in capture_store.unindexed(warc_dir, {row["id"] for row in rows}, damaged):
+        report.unindexed.append(row)
+        if reindex:
+            store.save_capture(db, row)
+            report.reindexed += 1
+    indexed_end = {str(warc_dir / row["warc_file"]): row["offset"] + row["length"] for row in rows}  # the last row wins
+    for damage in damaged:
+        after_indexed = damage.offset is not None and damage.offset >= indexed_end.get(damage.file, 0)
+        if after_indexed and capture_store.is_cut_off(damage):
+            report.cut_off.append(damage)
+        elif not any((problem.file, problem.offset) == (damage.file, damage.offset) for problem in report.corrupt):
             report.corrupt.append(damage)
     return report
 
