@@ -1,0 +1,169 @@
+"""A fetch job killed with SIGKILL at random moments, and run again each time, loses nothing and
+duplicates nothing.
+
+The job is a real ``threadvault fetch`` process archiving generated threads from a local server.
+Each run is killed either while it starts (opening the archive, applying migrations) or a random
+moment after the server answered a random number of its requests, which lands kills in the middle
+of WARC writes, index commits, parses and thread saves.  The seed is in the test id: to replay a
+failure, run that id again.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from pagegen import generated_thread
+from threadsite import Site, serve_threads
+
+THREADS = 240
+POSTS = 5
+KILLS = 24
+MOMENTS = ("starting", "working", "writing a WARC record", "committing")
+
+
+@dataclass(frozen=True)
+class Run:
+    moment: str
+    killed: bool
+    returncode: int
+    stderr: str
+
+
+def fetch_command(db_path: Path, urls_file: Path) -> list[str]:
+    return [
+        sys.executable, "-m", "threadvault", "fetch", "--db", str(db_path), "--source", "threadreaderapp",
+        "--delay", "0", "--concurrency", "4", "--from-file", str(urls_file),
+    ]
+
+
+def run_and_kill(command: list[str], site: Site, db_path: Path, rng: random.Random) -> Run:
+    """Start the job and SIGKILL it at a random moment, unless it finishes first.
+
+    The moment is drawn from four kinds: while the process starts; a random pause after the server
+    answered a random number of its requests (mostly parsing, then); and, after such a number of
+    answers, as soon as the next bytes reach a WARC file or the database's write-ahead log.
+    """
+    served_before = site.served
+    moment = rng.choice(MOMENTS)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if moment == "starting":
+        time.sleep(rng.uniform(0.0, 1.5))
+    else:
+        answers = rng.randint(1, 15)
+        _wait(process, lambda: site.served - served_before >= answers)
+        if moment == "working":
+            time.sleep(rng.uniform(0.0, 0.15))
+        else:
+            watched = _warc_files if moment == "writing a WARC record" else _write_ahead_log
+            before = watched(db_path)
+            _wait(process, lambda: watched(db_path) != before)
+            time.sleep(rng.uniform(0.0, 0.002))
+    if process.poll() is None:
+        process.send_signal(signal.SIGKILL)
+    _, stderr = process.communicate(timeout=60)
+    return Run(moment, process.returncode == -signal.SIGKILL, process.returncode, stderr.decode())
+
+
+def _wait(process: subprocess.Popen, condition: Callable[[], bool]) -> None:
+    while process.poll() is None and not condition():
+        time.sleep(0.0005)
+
+
+def _warc_files(db_path: Path) -> list[tuple[str, int]]:
+    return [(path.name, path.stat().st_size) for path in sorted((db_path.parent / "warc").glob("*.warc.gz"))]
+
+
+def _write_ahead_log(db_path: Path) -> tuple[int, int] | None:
+    wal = Path(f"{db_path}-wal")
+    return (wal.stat().st_size, wal.stat().st_mtime_ns) if wal.exists() else None
+
+
+def query(db_path: Path, sql: str) -> list[tuple]:
+    conn = sqlite3.connect(db_path)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "threadvault", *args], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [20261130])
+def test_a_job_killed_at_random_moments_archives_every_thread_exactly_once(tmp_path, seed):
+    rng = random.Random(seed)
+    threads = [generated_thread(index, posts=POSTS) for index in range(THREADS)]
+    db_path = tmp_path / "threadvault.db"
+    with serve_threads(threads) as site:
+        urls_file = tmp_path / "urls.txt"
+        urls_file.write_text("".join(site.url(thread) + "\n" for thread in threads))
+        command = fetch_command(db_path, urls_file)
+        runs = []
+        while sum(run.killed for run in runs) < KILLS:
+            runs.append(run_and_kill(command, site, db_path, rng))
+            last = runs[-1]
+            assert last.killed or last.returncode == 0, f"seed {seed}, run {len(runs)}: {last.stderr}"
+            if not last.killed:
+                break  # finished before the planned kills: the job is too short for this seed
+        final = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        requests = dict(site.requests)
+
+    kills = sum(run.killed for run in runs)
+    assert kills >= KILLS, f"seed {seed}: the job finished after {kills} kills"
+    assert final.returncode == 0, final.stderr
+    assert "0 failed" in final.stdout
+
+    # Every thread once, with exactly the posts served, in order, and nothing else.
+    expected = {f"twitter:{thread.root_id}": [f"twitter:{tweet}" for tweet in thread.tweet_ids] for thread in threads}
+    stored: dict[str, list[str]] = {}
+    for thread_id, post_id in query(db_path, "SELECT thread_id, id FROM posts ORDER BY thread_id, position"):
+        stored.setdefault(thread_id, []).append(post_id)
+    assert stored == expected
+    counts = dict(query(db_path, "SELECT id, post_count FROM threads"))
+    assert counts == {thread_id: POSTS for thread_id in expected}
+    assert query(db_path, "SELECT count(*), count(DISTINCT id) FROM posts") == [(THREADS * POSTS, THREADS * POSTS)]
+    assert query(db_path, "SELECT status, count(*) FROM queue GROUP BY status") == [("done", THREADS)]
+
+    # Each thread page was archived once: one indexed capture, the one its thread was read from.
+    captured = query(db_path, "SELECT url, count(*) FROM captures WHERE url LIKE '%/thread/%' GROUP BY url")
+    assert {count for _, count in captured} == {1} and len(captured) == THREADS
+    assert query(db_path, "SELECT count(DISTINCT thread_id), count(*) FROM thread_captures") == [(THREADS, THREADS)]
+
+    # The database and its search index are whole.
+    assert query(db_path, "PRAGMA integrity_check") == [("ok",)]
+    assert query(db_path, "PRAGMA foreign_key_check") == []
+    query(db_path, "INSERT INTO posts_fts (posts_fts) VALUES ('integrity-check')")  # raises if FTS disagrees
+    assert query(db_path, "SELECT count(*) FROM posts_fts") == [(THREADS * POSTS,)]
+
+    # Every indexed record is intact; what a kill left on disk is either a complete record the index
+    # lacks (re-indexed) or the cut-off last record of a killed run's file (a warning, never indexed).
+    first = run_cli("verify", "--db", str(db_path))
+    reindexed = run_cli("verify", "--db", str(db_path), "--reindex")
+    after = run_cli("verify", "--db", str(db_path))
+    assert "Corrupt: " not in first.stderr + reindexed.stderr + after.stderr
+    assert reindexed.returncode == 0, reindexed.stderr
+    assert after.returncode == 0, after.stdout + after.stderr
+    assert " 0 corrupt, 0 unindexed" in after.stdout
+    unindexed = first.stderr.count("Unindexed: ")
+    cut_off = after.stderr.count("Cut off: ")
+    refetched = sum(count - 1 for path, count in requests.items() if path != "/robots.txt")
+    print(json.dumps({
+        "seed": seed, "threads": THREADS, "posts": THREADS * POSTS, "runs": len(runs) + 1, "kills": kills,
+        "kills_by_moment": dict(Counter(run.moment for run in runs if run.killed)),
+        "requests": sum(requests.values()), "pages_fetched_again": refetched,
+        "complete_unindexed_records": unindexed, "cut_off_records": cut_off,
+    }))
