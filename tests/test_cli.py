@@ -142,7 +142,7 @@ def test_serve_refuses_a_missing_archive(tmp_path):
     assert "no archive here yet" in result.stderr
 
 
-@pytest.mark.parametrize("command", [[], ["fetch"], ["import"], ["serve"], ["verify"], ["reparse"]])
+@pytest.mark.parametrize("command", [[], ["fetch"], ["import"], ["serve"], ["verify"], ["reparse"], ["export"]])
 def test_every_command_explains_itself_with_an_example(command):
     result = invoke(*command, "--help")
     assert result.exit_code == 0
@@ -182,3 +182,17 @@ def test_a_mastodon_token_is_sent_to_the_instance_only(httpserver, tmp_path):
     warc_bytes = b"".join(path.read_bytes() for path in (tmp_path / "warc").glob("*.warc.gz"))
     import gzip
     assert b"s3cret" not in gzip.decompress(warc_bytes)
+
+
+def test_export_writes_a_thread_and_names_an_unknown_one(tmp_path):
+    db = tmp_path / "archive.db"
+    invoke("import", "--db", db, EXAMPLES)
+    result = invoke("export", "--db", db, "twitter:1215710451343904768")
+    assert result.exit_code == 0
+    assert "Okay. For every retweet" in result.stdout
+    out = tmp_path / "thread.html"
+    assert invoke("export", "--db", db, "twitter:1215710451343904768", "--format", "html", "-o", out).exit_code == 0
+    assert out.read_text().lstrip().lower().startswith("<!doctype html>")
+    result = invoke("export", "--db", db, "twitter:1")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == "Error: twitter:1: no such thread in the archive"

@@ -213,6 +213,33 @@ def import_(paths: tuple[Path, ...], db_path: Path, forced_format: str | None, f
         sys.exit(1)
 
 
+@cli.command(name="export")
+@click.argument("thread_id")
+@db_option
+@click.option("--format", "fmt", type=click.Choice(["markdown", "html", "json"]), default="markdown",
+              show_default=True, help="Markdown, a self-contained HTML page, or JSON with every field.")
+@click.option("-o", "--output", type=click.File("w", encoding="utf-8"), default="-", show_default=True,
+              help="File to write ('-' for standard output).")
+def export_thread(thread_id: str, db_path: Path, fmt: str, output: Any) -> None:
+    """Write one archived thread as a document to keep: Markdown, HTML or JSON.
+
+    THREAD_ID is the thread's global id, as on its page in `threadvault serve`
+    (the id of its first post).  The HTML page needs nothing else: its style is
+    inline and archived text stays inert.
+
+    \b
+    Example:
+        threadvault export twitter:1215710451343904768 > thread.md
+        threadvault export twitter:1215710451343904768 --format html -o thread.html
+    """
+    from threadvault.export import export_thread as render_thread
+
+    if not db_path.exists():
+        raise click.ClickException(f"{db_path}: no archive here")
+    with _errors_as_click():
+        output.write(render_thread(store.open_archive(db_path), thread_id, fmt))
+
+
 def _read_url_file(stream: Any) -> list[str]:
     lines = (line.strip() for line in stream)
     return [line for line in lines if line and not line.startswith("#")]
