@@ -19,6 +19,7 @@ demo: $(VENV)/.installed
 	$(BIN)/threadvault serve --db $(DB) --metadata metadata.yml
 
 test: $(VENV)/.installed
+	PYTHON=$(BIN)/python bash .ci/install-browser
 	$(BIN)/cog --check README.md
 	$(BIN)/python -m pytest
 
