@@ -3,6 +3,7 @@
     python -m benchmarks.run              the full run (about 15 minutes on 2 cores)
     python -m benchmarks.run --quick      a smoke run of about a minute, every stage at small scale
     python -m benchmarks.run --stage parse --stage store
+    python -m benchmarks.run --stage imports --import-mb 1000
 
 Every stage makes its own data (cached under benchmarks/out/).  These are
 measurements, not tests: nothing here fails on a number.
@@ -49,29 +50,30 @@ def main(argv: list[str] | None = None) -> int:
     scale = SMOKE if options.smoke else QUICK if options.quick else FULL
     if options.import_mb:
         scale = Scale(**{**scale.__dict__, "import_bytes": int(options.import_mb * 1_000_000)})
-    OUT.mkdir(exist_ok=True)
+    out = options.out
+    out.mkdir(parents=True, exist_ok=True)
     print(f"threadvault benchmarks: {'smoke' if options.smoke else 'quick' if options.quick else 'full'} run; "
           f"Python {platform.python_version()}, {platform.machine()}, {_cores()} cores", flush=True)
     figures: list[Figure] = []
     started = time.perf_counter()
     for stage in options.stage or STAGES:
         print(f"-- {stage} ...", file=sys.stderr, flush=True)
-        figures += _run(stage, scale)
+        figures += _run(stage, scale, out)
     print(render(figures))
     print(f"\n{time.perf_counter() - started:.0f} s in all. Ratios are figure/baseline (baseline/figure for times).")
     return 0
 
 
-def _run(stage: str, scale: Scale) -> list[Figure]:
+def _run(stage: str, scale: Scale, out: Path) -> list[Figure]:
     if stage == "parse":
         return parse.run(scale.parse_threads, scale.repeats)
     if stage == "store":
-        return store.run(scale.store_threads, OUT)
+        return store.run(scale.store_threads, out)
     if stage == "fetch":
-        return endtoend.run(scale.fetch_pages, scale.memory_pages, OUT)
+        return endtoend.run(scale.fetch_pages, scale.memory_pages, out)
     if stage == "search":
-        return search.run(scale.search_posts, scale.search_queries, OUT)
-    return imports.run(scale.import_bytes, OUT)
+        return search.run(scale.search_posts, scale.search_queries, out)
+    return imports.run(scale.import_bytes, out)
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -81,6 +83,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     size.add_argument("--smoke", action="store_true", help="the smallest run, for the test suite")
     parser.add_argument("--stage", action="append", choices=STAGES, help="run only this stage (repeatable)")
     parser.add_argument("--import-mb", type=float, help="size of each import file in MB (full run: 100)")
+    parser.add_argument("--out", type=Path, default=OUT, help=f"where data and archives are made and cached ({OUT})")
     return parser.parse_args(argv)
 
 
