@@ -23,6 +23,9 @@ test: $(VENV)/.installed
 	$(BIN)/cog --check README.md
 	$(BIN)/python -m pytest
 
+bench: $(VENV)/.installed
+	$(BIN)/python -m benchmarks.run $(ARGS)
+
 docs: $(VENV)/.installed
 	$(BIN)/cog -r README.md
 
