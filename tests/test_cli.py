@@ -196,3 +196,30 @@ def test_export_writes_a_thread_and_names_an_unknown_one(tmp_path):
     result = invoke("export", "--db", db, "twitter:1")
     assert result.exit_code == 1
     assert result.stderr.strip() == "Error: twitter:1: no such thread in the archive"
+
+
+def test_a_warc_with_a_bad_gzip_member_imports_the_records_around_it(tmp_path):
+    import gzip
+
+    data = EXAMPLES.read_bytes()
+    members, position = [], 0
+    while position < len(data):  # split the per-record gzip members
+        end = data.find(b"\x1f\x8b\x08", position + 1)
+        members.append(data[position:end if end > 0 else len(data)])
+        position = end if end > 0 else len(data)
+    assert all(gzip.decompress(member).startswith(b"WARC/") for member in members)
+    responses = [index for index, member in enumerate(members) if b"WARC-Type: response" in gzip.decompress(member)]
+    victim = responses[0]  # the first Thread Reader App page
+    damaged = bytearray(members[victim])
+    damaged[len(damaged) // 2] ^= 0xFF
+    warc = tmp_path / "crawl.warc.gz"
+    warc.write_bytes(b"".join(members[:victim]) + bytes(damaged) + b"".join(members[victim + 1:]))
+
+    db = tmp_path / "archive.db"
+    result = invoke("import", "--db", db, warc)
+
+    assert result.exit_code == 1
+    offset = sum(len(member) for member in members[:victim])
+    assert f"Skipped: {warc.resolve()} at offset {offset}: " in result.stderr
+    assert f"{warc} (warc): 4 threads saved" in result.stdout
+    assert "twitter:1215710451343904768" not in {row["id"] for row in sqlite_utils.Database(db)["threads"].rows}

@@ -343,20 +343,55 @@ def read_capture(warc_dir: Path, row: Mapping[str, Any]) -> Capture:
     return _capture(*_load(warc_dir, row))
 
 
-def iter_captures(path: Path, *, warc_dir: Path | None = None) -> Iterator[tuple[dict[str, Any], Capture]]:
+def iter_captures(
+    path: Path, *, warc_dir: Path | None = None, damaged: list[CaptureCorrupt] | None = None
+) -> Iterator[tuple[dict[str, Any], Capture]]:
     """Every HTTP response record of a WARC file (WARC/1.0 or 1.1, gzipped per record or not, from
     any crawler) with its index row; warcinfo, request, metadata and revisit records are skipped.
 
     ``warc_file`` in the rows is relative to ``warc_dir`` when the file lies inside it, else absolute.
     A damaged gzip member, a cut-off record or unreadable bytes at the end raise CaptureCorrupt,
-    after every good record before the damage has been yielded.
+    after every good record before the damage has been yielded; given a ``damaged`` list, the
+    damage is appended to it instead and reading resumes at the next whole gzip member.
     """
     path, resolved = Path(path), Path(path).resolve()
     root = Path(warc_dir).resolve() if warc_dir is not None else None
     warc_file = str(resolved.relative_to(root)) if root and resolved.is_relative_to(root) else str(resolved)
     with _open(path) as fh:
-        for response in _responses(path, fh, warc_file):
-            yield response.row, _capture(path, response)
+        while True:
+            try:
+                for response in _responses(path, fh, warc_file):
+                    yield response.row, _capture(path, response)
+                return
+            except CaptureCorrupt as damage:
+                if damaged is None:
+                    raise
+                damaged.append(damage)
+                resume = _next_member(fh, (damage.offset or 0) + 1)
+                if resume is None:
+                    return
+                fh.seek(resume)
+
+
+def _next_member(fh: BinaryIO, start: int, chunk: int = 1 << 20) -> int | None:
+    """The offset of the next gzip member at or after ``start`` that begins a WARC record."""
+    position = start
+    while True:
+        fh.seek(position)
+        block = fh.read(chunk + len(GZIP_MAGIC))
+        if len(block) <= len(GZIP_MAGIC):
+            return None
+        found = block.find(GZIP_MAGIC)
+        while 0 <= found < chunk:
+            fh.seek(position + found)
+            try:
+                head = zlib.decompressobj(wbits=31).decompress(fh.read(512), 16)
+            except zlib.error:
+                head = b""
+            if head.startswith(b"WARC/"):
+                return position + found
+            found = block.find(GZIP_MAGIC, found + 1)
+        position += chunk
 
 
 def is_warc(path: Path) -> bool:

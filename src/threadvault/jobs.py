@@ -416,19 +416,18 @@ def _import_warc(db: sqlite_utils.Database, db_path: Path, path: Path, forced_so
     """Index a crawler's WARC records by reference, then parse every thread a source recognises in them."""
     report = ImportReport(str(path), WARC_FORMAT)
     thread_urls: dict[str, str] = {}
-    try:
-        for row, capture in capture_store.iter_captures(path, warc_dir=warc_dir_for(db_path)):
-            store.save_capture(db, row)
-            if capture.status != 200:
-                _count(report.skipped, f"HTTP {capture.status} responses")
-                continue
-            try:
-                source = sources.for_url(capture.url, forced_source)
-                thread_urls.setdefault(source.canonical_url(capture.url), source.NAME)
-            except ThreadvaultError:
-                _count(report.skipped, "responses no source recognises")
-    except CaptureCorrupt as damage:
-        report.errors.append(damage)
+    damaged: list[CaptureCorrupt] = []
+    for row, capture in capture_store.iter_captures(path, warc_dir=warc_dir_for(db_path), damaged=damaged):
+        store.save_capture(db, row)
+        if capture.status != 200:
+            _count(report.skipped, f"HTTP {capture.status} responses")
+            continue
+        try:
+            source = sources.for_url(capture.url, forced_source)
+            thread_urls.setdefault(source.canonical_url(capture.url), source.NAME)
+        except ThreadvaultError:
+            _count(report.skipped, "responses no source recognises")
+    report.errors.extend(damaged)
     for url, source_name in thread_urls.items():
         _enqueue_one(db, url, source_name, refetch=False, discovered_from=str(path))
         saved, error = _replay(db, db_path, url, source_name, with_replies=False)
