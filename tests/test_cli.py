@@ -223,3 +223,9 @@ def test_a_warc_with_a_bad_gzip_member_imports_the_records_around_it(tmp_path):
     assert f"Skipped: {warc.resolve()} at offset {offset}: " in result.stderr
     assert f"{warc} (warc): 4 threads saved" in result.stdout
     assert "twitter:1215710451343904768" not in {row["id"] for row in sqlite_utils.Database(db)["threads"].rows}
+
+
+def test_a_foreign_warc_skips_revisits_with_a_count(tmp_path):
+    result = invoke("import", "--db", tmp_path / "archive.db", FIXTURES / "warc" / "warcio-example.warc")
+    assert "1 revisit records skipped" in result.stdout
+    assert "1 responses no source recognises skipped" in result.stdout

@@ -228,9 +228,10 @@ class _StrictReader(DecompressingBufferedReader):
         return self.decompressor.decompress(data) if self.decompressor and data else data
 
 
-def _responses(path: Path, fh: BinaryIO, warc_file: str) -> Iterator[_Response]:
-    """The HTTP response records from fh's position on.  Damage raises CaptureCorrupt after the good
-    records before it, and so do unreadable bytes after the last record."""
+def _responses(path: Path, fh: BinaryIO, warc_file: str, skipped: dict[str, int] | None = None) -> Iterator[_Response]:
+    """The HTTP response records from fh's position on, counting the other records by type in
+    ``skipped``.  Damage raises CaptureCorrupt after the good records before it, and so do unreadable
+    bytes after the last record."""
     start = fh.tell()
     gzipped = fh.read(2) == GZIP_MAGIC
     fh.seek(start)
@@ -249,6 +250,8 @@ def _responses(path: Path, fh: BinaryIO, warc_file: str) -> Iterator[_Response]:
                 raise CaptureCorrupt(str(path), offset, reason)
             if is_response:
                 yield _response(path, record, raw, {"warc_file": warc_file, "offset": offset, "length": length})
+            elif skipped is not None:
+                skipped[record.rec_type] = skipped.get(record.rec_type, 0) + 1
     except (zlib.error, ArchiveLoadFailed) as error:
         reason, offset = str(error).strip().splitlines()[0], records.offset
         raise CaptureCorrupt(str(path), offset if offset >= 0 else None, f"unreadable record ({reason})") from None
@@ -344,7 +347,11 @@ def read_capture(warc_dir: Path, row: Mapping[str, Any]) -> Capture:
 
 
 def iter_captures(
-    path: Path, *, warc_dir: Path | None = None, damaged: list[CaptureCorrupt] | None = None
+    path: Path,
+    *,
+    warc_dir: Path | None = None,
+    damaged: list[CaptureCorrupt] | None = None,
+    skipped: dict[str, int] | None = None,
 ) -> Iterator[tuple[dict[str, Any], Capture]]:
     """Every HTTP response record of a WARC file (WARC/1.0 or 1.1, gzipped per record or not, from
     any crawler) with its index row; warcinfo, request, metadata and revisit records are skipped.
@@ -352,7 +359,8 @@ def iter_captures(
     ``warc_file`` in the rows is relative to ``warc_dir`` when the file lies inside it, else absolute.
     A damaged gzip member, a cut-off record or unreadable bytes at the end raise CaptureCorrupt,
     after every good record before the damage has been yielded; given a ``damaged`` list, the
-    damage is appended to it instead and reading resumes at the next whole gzip member.
+    damage is appended to it instead and reading resumes at the next whole gzip member.  Records
+    that are not responses are counted by type in ``skipped`` when it is given.
     """
     path, resolved = Path(path), Path(path).resolve()
     root = Path(warc_dir).resolve() if warc_dir is not None else None
@@ -360,7 +368,7 @@ def iter_captures(
     with _open(path) as fh:
         while True:
             try:
-                for response in _responses(path, fh, warc_file):
+                for response in _responses(path, fh, warc_file, skipped):
                     yield response.row, _capture(path, response)
                 return
             except CaptureCorrupt as damage:

@@ -417,7 +417,9 @@ def _import_warc(db: sqlite_utils.Database, db_path: Path, path: Path, forced_so
     report = ImportReport(str(path), WARC_FORMAT)
     thread_urls: dict[str, str] = {}
     damaged: list[CaptureCorrupt] = []
-    for row, capture in capture_store.iter_captures(path, warc_dir=warc_dir_for(db_path), damaged=damaged):
+    other_records: dict[str, int] = {}
+    records = capture_store.iter_captures(path, warc_dir=warc_dir_for(db_path), damaged=damaged, skipped=other_records)
+    for row, capture in records:
         store.save_capture(db, row)
         if capture.status != 200:
             _count(report.skipped, f"HTTP {capture.status} responses")
@@ -428,6 +430,8 @@ def _import_warc(db: sqlite_utils.Database, db_path: Path, path: Path, forced_so
         except ThreadvaultError:
             _count(report.skipped, "responses no source recognises")
     report.errors.extend(damaged)
+    if other_records.get("revisit"):
+        report.skipped["revisit records"] = other_records["revisit"]
     for url, source_name in thread_urls.items():
         _enqueue_one(db, url, source_name, refetch=False, discovered_from=str(path))
         saved, error = _replay(db, db_path, url, source_name, with_replies=False)
