@@ -20,6 +20,7 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	PYTHON=$(BIN)/python bash .ci/install-browser
+	$(BIN)/ruff check --no-cache src tests benchmarks examples
 	$(BIN)/cog --check README.md
 	$(BIN)/python -m pytest
 
