@@ -6,10 +6,11 @@ import pytest
 from werkzeug import Response
 
 from pagegen import REAL_PAGE, generated_thread, thread_page
-from threadvault import jobs, store
+from threadvault import jobs, sources, store
 from threadvault.captures import WarcWriter
 from threadvault.errors import ArchiveBusy
 from threadvault.fetch import Exchange, FetchSettings
+from threadvault.model import Listing
 
 SETTINGS = FetchSettings(delay=0, retries=1, backoff=0.01, concurrency=2)
 PARSED_TABLES = ["threads", "posts", "authors", "hashtags", "post_hashtags", "mentions", "links", "media", "thread_captures"]
@@ -178,6 +179,82 @@ def test_verify_finds_a_corrupted_record(httpserver, tmp_path):
 
     problems = jobs.verify(db_path).corrupt
     assert len(problems) == 1 and problems[0].offset == row["offset"]
+
+
+MIRROR = "http://127.0.0.1:8000/user/archivist"
+TRA = "https://threadreaderapp.com/user/archivist"
+NOT_FOLLOWED = "not followed: "
+
+
+@pytest.mark.parametrize(
+    "url, page, source, reason",
+    [
+        ("http://127.0.0.1:8000/thread/1.html", MIRROR, "threadreaderapp", None),  # the page's own host
+        ("https://threadreaderapp.com/thread/1.html", MIRROR, "threadreaderapp", None),  # the source's host
+        ("https://threadreaderapp.com/thread/1.html", TRA, "threadreaderapp", None),
+        ("https://mastodon.example/@ana/111", "https://social.example/@mira/112", "mastodon", None),  # any instance
+        ("http://127.0.0.1:8001/thread/1.html", MIRROR, "threadreaderapp", "127.0.0.1 is a loopback address"),
+        ("http://127.0.0.1/thread/1.html", TRA, "threadreaderapp", "127.0.0.1 is a loopback address"),
+        ("http://127.9.9.9/thread/1.html", TRA, "threadreaderapp", "127.9.9.9 is a loopback address"),
+        ("http://127.1/thread/1.html", TRA, "threadreaderapp", "127.1 is a loopback address"),
+        ("http://2130706433/thread/1.html", TRA, "threadreaderapp", "2130706433 is a loopback address"),
+        ("http://0x7f.0.0.1/thread/1.html", TRA, "threadreaderapp", "0x7f.0.0.1 is a loopback address"),
+        ("http://[::1]/thread/1.html", TRA, "threadreaderapp", "::1 is a loopback address"),
+        ("http://[::ffff:127.0.0.1]/thread/1.html", TRA, "threadreaderapp", "::ffff:127.0.0.1 is a loopback address"),
+        ("http://localhost/thread/1.html", TRA, "threadreaderapp", "localhost is a loopback address"),
+        ("http://10.0.0.8/thread/1.html", TRA, "threadreaderapp", "10.0.0.8 is a private address"),
+        ("http://172.16.5.4/thread/1.html", TRA, "threadreaderapp", "172.16.5.4 is a private address"),
+        ("http://172.31.255.255/thread/1.html", TRA, "threadreaderapp", "172.31.255.255 is a private address"),
+        ("http://192.168.1.1/thread/1.html", TRA, "threadreaderapp", "192.168.1.1 is a private address"),
+        ("http://[fd00::1]/thread/1.html", TRA, "threadreaderapp", "fd00::1 is a private address"),
+        ("http://169.254.169.254/thread/1.html", TRA, "threadreaderapp", "169.254.169.254 is a link-local address"),
+        ("http://[fe80::1]/thread/1.html", TRA, "threadreaderapp", "fe80::1 is a link-local address"),
+        ("http://100.64.0.1/thread/1.html", TRA, "threadreaderapp", "100.64.0.1 is not a public address"),
+        ("https://10.0.0.8/@ana/111", "https://social.example/@mira/112", "mastodon", "10.0.0.8 is a private address"),
+        ("https://evil.example/thread/1.html", MIRROR, "threadreaderapp",
+         "not on a threadreaderapp host nor on 127.0.0.1, where it was found"),
+        ("http://172.32.0.1/thread/1.html", TRA, "threadreaderapp",  # public, but not Thread Reader App's
+         "not on a threadreaderapp host nor on threadreaderapp.com, where it was found"),
+    ],
+)
+def test_discovered_urls_stay_on_the_source_and_off_private_networks(url, page, source, reason):
+    assert jobs.refusal(url, page, sources.by_name(source)) == (reason and NOT_FOLLOWED + reason)
+
+
+def author_page(hrefs: list[str]) -> bytes:
+    """A minimal author page: a thread card per link, in the markup of the constructed fixtures."""
+    cards = "".join(f'<div class="thread-card"><a class="tweet-url btn" href="{href}">Read 3 tweets</a></div>\n'
+                    for href in hrefs)
+    return f"<html><head><title>Threads - Thread Reader App</title></head><body>{cards}</body></html>".encode()
+
+
+def test_an_author_page_on_a_mirror_queues_its_threads_there(httpserver, tmp_path):
+    threads = [generated_thread(index, posts=2) for index in (11, 12)]
+    serve_threads(httpserver, threads)
+    httpserver.expect_request("/user/archivist").respond_with_data(
+        author_page([f"/thread/{thread.root_id}.html" for thread in threads]), content_type="text/html")
+    db_path = tmp_path / "threadvault.db"
+
+    report = run_job(db_path, [httpserver.url_for("/user/archivist")])
+
+    assert (report.listed, report.failed, report.refused) == ([httpserver.url_for("/user/archivist")], [], [])
+    assert sorted(report.archived) == sorted(httpserver.url_for(f"/thread/{thread.root_id}.html") for thread in threads)
+
+
+def test_refused_discovered_urls_are_reported_and_never_queued(tmp_path):
+    db_path = tmp_path / "threadvault.db"
+    job = jobs.FetchJob(db_path, SETTINGS, jobs.JobOptions())
+    listing = Listing(MIRROR, ("http://127.0.0.1:8000/thread/1.html", "http://169.254.169.254/thread/2.html",
+                               "http://localhost:8000/thread/3.html"))
+
+    outcome, new_work = job._record(MIRROR, "threadreaderapp", listing, {})
+
+    assert new_work == [("http://127.0.0.1:8000/thread/1.html", "threadreaderapp")]
+    assert job.report.refused == [
+        ("http://169.254.169.254/thread/2.html", "not followed: 169.254.169.254 is a link-local address"),
+        ("http://localhost:8000/thread/3.html", "not followed: localhost is a loopback address"),
+    ]
+    assert [row["url"] for row in job.db["queue"].rows] == ["http://127.0.0.1:8000/thread/1.html"]
 
 
 def killed_run_file(warc_dir: Path, pages: list[tuple[str, bytes]]) -> list[dict]:

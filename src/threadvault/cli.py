@@ -69,6 +69,8 @@ def fetch(urls: tuple[str, ...], from_file: Any, db_path: Path, source: str | No
     URLs are queued in the archive, so an interrupted job resumes where it
     stopped when the same command runs again; archived URLs are not fetched
     again unless --refetch.  An author page queues every thread it lists.
+    Threads found on a page are queued only on that page's host or the
+    source's own hosts, never on a loopback or private address.
 
     \b
     Example:
@@ -275,6 +277,10 @@ def _summarise(report: jobs.JobReport) -> None:
     parts = [f"{len(report.archived)} archived", f"{len(report.unchanged)} unchanged", f"{len(report.failed)} failed"]
     if report.listed:
         parts.insert(0, f"{len(report.listed)} listings")
+    if report.refused:
+        parts.append(f"{len(report.refused)} discovered URLs not followed")
+    for url, reason in report.refused:
+        click.echo(f"Refused: {url}: {reason}", err=True)
     for url, reason in report.failed:
         click.echo(f"Failed: {reason}" if reason.startswith(url) else f"Failed: {url}: {reason}", err=True)
     click.echo(", ".join(parts))

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
-from collections.abc import Callable, Iterator, Mapping
+import ipaddress
+import re
+import socket
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import sqlite_utils
 
@@ -36,6 +39,7 @@ class JobReport:
     unchanged: list[str] = field(default_factory=list)
     listed: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    refused: list[tuple[str, str]] = field(default_factory=list)  # (discovered url, why it was not followed)
 
 
 @dataclass(frozen=True)
@@ -132,6 +136,52 @@ def pending_hosts(db: sqlite_utils.Database, source: str) -> list[str]:
     return sorted({host for host in (urlsplit(url).hostname for url in urls) if host})
 
 
+def refusal(url: str, page: str, source: sources.Source) -> str | None:
+    """Why a URL discovered on ``page`` (a listing's thread, a link followed with --follow) must not
+    be fetched, or None.  It may lead to the page's own host, or to a host of the source's own
+    pattern that is not a loopback, private or link-local address; URLs the user gives are not
+    judged here.  Host names are judged as written: nothing is resolved."""
+    target, origin = urlsplit(url), urlsplit(page)
+    try:
+        if (target.hostname, _port(target)) == (origin.hostname, _port(origin)):
+            return None
+    except ValueError:
+        return "not followed: the URL has an invalid port"
+    kind = _non_public(target.hostname or "")
+    if kind:
+        return f"not followed: {target.hostname} is {kind}"
+    if not source.PATTERN.match(url):
+        return f"not followed: not on a {source.NAME} host nor on {origin.hostname}, where it was found"
+    return None
+
+
+def _port(parts: SplitResult) -> int | None:
+    return parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+
+
+def _non_public(host: str) -> str | None:
+    """What kind of non-public address a host name literally is (an IP address in any form the
+    system resolver accepts, or localhost), or None."""
+    host = host.rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return "a loopback address"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        if not re.fullmatch(r"[0-9a-fx.]+", host):
+            return "an unusable address" if "%" in host else None
+        try:  # 127.1, 0x7f.0.0.1, 2130706433: spellings of 127.0.0.1 that inet_aton (and so getaddrinfo) reads
+            address = ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    for kind in ("loopback", "link_local", "private"):
+        if getattr(address, f"is_{kind}"):
+            return f"a {kind.replace('_', '-')} address"
+    return None if address.is_global else "not a public address"
+
+
 class FetchJob:
     """Fetch every pending URL of the queue, archive each capture, parse and save each thread."""
 
@@ -188,7 +238,7 @@ class FetchJob:
         except ThreadvaultError as error:
             self._fail(url, str(error))
             return f"failed: {error}", []
-        return self._record(url, result, captures)
+        return self._record(url, source_name, result, captures)
 
     async def _capture(self, url: str, fetcher: Fetcher, warc: WarcWriter) -> Capture:
         try:
@@ -211,21 +261,36 @@ class FetchJob:
         """Captures made for this URL by an earlier, interrupted run, so a resumed job does not refetch them."""
         return stored_captures(self.db, warc_dir_for(self.db_path), url, source)
 
-    def _record(self, url: str, result: Thread | Listing, captures: Mapping[str, Capture]) -> tuple[str, list[tuple[str, str]]]:
+    def _record(self, url: str, source_name: str, result: Thread | Listing,
+                captures: Mapping[str, Capture]) -> tuple[str, list[tuple[str, str]]]:
         if isinstance(result, Listing):
             outcome = f"listed {len(result.thread_urls)} threads"
-            queued = enqueue(self.db, list(result.thread_urls), discovered_from=url)
-            self.report.failed.extend(queued.rejected)
+            new_work = self._enqueue_discovered(url, source_name, result.thread_urls)
             _mark(self.db, url, "done", reason=outcome)
             self.report.listed.append(url)
-            return outcome, queued.pending
+            return outcome, new_work
         saved = store.save_thread(self.db, result, captured_at=_latest(captures), capture_ids=_ids(captures))
         _mark(self.db, url, "done", thread_id=result.id)
         (self.report.unchanged if saved.unchanged else self.report.archived).append(url)
         outcome = "unchanged" if saved.unchanged else f"archived {len(result.posts)} posts"
         if self.options.follow:
-            return outcome, enqueue(self.db, list(result.discovered), discovered_from=url).pending
+            return outcome, self._enqueue_discovered(url, source_name, result.discovered)
         return outcome, []
+
+    def _enqueue_discovered(self, page: str, source_name: str, urls: Iterable[str]) -> list[tuple[str, str]]:
+        """Queue the thread URLs found on a page, but none that would lead the job off the source's
+        hosts or into a private network; those are reported as refused."""
+        source = sources.by_name(source_name)
+        allowed = []
+        for url in urls:
+            reason = refusal(url, page, source)
+            if reason:
+                self.report.refused.append((url, reason))
+            else:
+                allowed.append(url)
+        queued = enqueue(self.db, allowed, forced_source=source_name, discovered_from=page)
+        self.report.failed.extend(queued.rejected)
+        return queued.pending
 
     def _fail(self, url: str, reason: str) -> None:
         _mark(self.db, url, "failed", reason=reason)
