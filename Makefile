@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DB := db/threadvault.db
 
-.PHONY: demo test bench docs clean
+.PHONY: demo test test-lowest bench docs clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +27,16 @@ test: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(BIN)/python -m benchmarks.run $(ARGS)
 
+# The suite again with every dependency at its declared lower bound (.ci/lowest.txt).
+test-lowest:
+	$(PYTHON) -m venv .venv-lowest
+	.venv-lowest/bin/python -m pip install --quiet -r .ci/lowest.txt
+	.venv-lowest/bin/python -m pip install --quiet --no-deps -e .
+	PYTHON=.venv-lowest/bin/python bash .ci/install-browser
+	.venv-lowest/bin/python -m pytest
+
 docs: $(VENV)/.installed
 	$(BIN)/cog -r README.md
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) .venv-lowest build *.egg-info
