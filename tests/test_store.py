@@ -415,6 +415,47 @@ def test_capture_ids_name_posts_only_when_unambiguous(db: sqlite_utils.Database)
     assert rows(db, "thread_captures", "capture_id") == [{"capture_id": "c1"}, {"capture_id": "c2"}]
 
 
+def forget(db: sqlite_utils.Database, kind: str, id: str) -> None:
+    db["forgotten"].insert({"kind": kind, "id": id, "forgotten_at": T1, "reason": "asked"})
+
+
+@pytest.mark.parametrize("kind, id", [("thread", ROOT), ("author", QUINN.id)])
+def test_a_forgotten_thread_or_author_is_never_saved(db: sqlite_utils.Database, kind: str, id: str) -> None:
+    forget(db, kind, id)
+    before = snapshot(db)
+    result = store.save_thread(db, THREAD, captured_at=T1, capture_ids=["<urn:uuid:c1>"])
+    assert result == store.SaveResult(ROOT, 0, 0, unchanged=True, forgotten=True)
+    assert snapshot(db) == before
+
+
+@pytest.mark.parametrize(
+    "kind, id, posts, authors",
+    [
+        ("post", tweet(2), [ROOT, REPLY.id], [QUINN.id, OTHER.id]),
+        ("author", OTHER.id, [ROOT, tweet(2)], [QUINN.id]),  # someone's reply in another's thread
+    ],
+)
+def test_forgotten_posts_are_left_out_of_a_saved_thread(db: sqlite_utils.Database, kind: str, id: str,
+                                                        posts: list[str], authors: list[str]) -> None:
+    forget(db, kind, id)
+    result = store.save_thread(db, THREAD, captured_at=T1)
+    assert (result.new_posts, result.forgotten) == (2, False)
+    assert [row["id"] for row in rows(db, "posts", "id")] == posts
+    assert [row["id"] for row in rows(db, "authors", "id")] == authors
+
+
+def test_a_thread_whose_every_post_was_forgotten_is_not_saved(db: sqlite_utils.Database) -> None:
+    forget(db, "post", ROOT)
+    result = store.save_thread(db, thread(FIRST), captured_at=T1)
+    assert result.forgotten and db["threads"].count == 0
+
+
+def test_a_thread_without_its_forgotten_first_post_has_no_title(db: sqlite_utils.Database) -> None:
+    forget(db, "post", ROOT)
+    store.save_thread(db, THREAD, captured_at=T1)
+    assert (db["threads"].get(ROOT)["title"], db["threads"].get(ROOT)["post_count"]) == (None, 1)
+
+
 def test_save_capture_ignores_a_capture_already_indexed(db: sqlite_utils.Database) -> None:
     row = {
         "id": "<urn:uuid:0b5c6b1e-0000-4000-8000-000000000001>",

@@ -30,6 +30,7 @@ from threadvault.errors import ArchiveBusy, CaptureCorrupt, FetchError, NotAThre
 from threadvault.fetch import Exchange, Fetcher, FetchSettings
 from threadvault.model import Capture, Listing, Thread, iso_utc
 
+FORGOTTEN = "forgotten on request"  # the queue reason of a URL whose thread was forgotten (forget.py)
 MAX_PLAN_STEPS = 200  # fetch rounds for one URL: a safety net against a plan that never ends
 
 
@@ -270,6 +271,10 @@ class FetchJob:
             self.report.listed.append(url)
             return outcome, new_work
         saved = store.save_thread(self.db, result, captured_at=_latest(captures), capture_ids=_ids(captures))
+        if saved.forgotten:
+            _mark(self.db, url, "done", reason=FORGOTTEN)
+            self.report.unchanged.append(url)
+            return FORGOTTEN, []
         _mark(self.db, url, "done", thread_id=result.id)
         (self.report.unchanged if saved.unchanged else self.report.archived).append(url)
         outcome = "unchanged" if saved.unchanged else f"archived {len(result.posts)} posts"

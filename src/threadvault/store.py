@@ -13,6 +13,8 @@ How a capture merges with what the archive already holds:
   reply by others stays with the first thread it was seen in.
 - Posts are never deleted: those the latest capture of their thread no longer
   showed get ``in_latest_capture = 0``.  Entities are only ever added.
+- Only a removal request deletes (``forget.py``), and leaves a tombstone in
+  ``forgotten``: a forgotten thread, author or post is never written again.
 
 Each upsert skips rows it would not change, so rowcounts tell what changed.
 """
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import sqlite_utils
@@ -144,6 +146,12 @@ UPDATE threads SET (post_count, first_post_at, last_post_at) = (
 ) WHERE id IN {IN_IDS}
 """
 
+FORGOTTEN = """
+SELECT kind, id FROM forgotten
+WHERE (kind = 'thread' AND id = :thread) OR (kind = 'post' AND id IN (SELECT value FROM json_each(:posts)))
+  OR (kind = 'author' AND id IN (SELECT value FROM json_each(:authors)))
+"""
+
 INSERT_HASHTAG = "INSERT OR IGNORE INTO hashtags (tag, display) VALUES (?, ?)"
 INSERT_POST_HASHTAG = "INSERT OR IGNORE INTO post_hashtags (post_id, tag) VALUES (?, ?)"
 INSERT_MENTION = "INSERT OR IGNORE INTO mentions (post_id, handle) VALUES (?, ?)"
@@ -164,6 +172,7 @@ class SaveResult:
     new_posts: int
     changed_posts: int
     unchanged: bool  # the capture added or changed nothing beyond when it was seen
+    forgotten: bool = False  # the thread or its author was forgotten on request: nothing was saved
 
 
 def open_archive(path: Path | str) -> sqlite_utils.Database:
@@ -191,8 +200,12 @@ def save_thread(
 
     ``captured_at`` is when its captures were made; ``capture_ids`` are their
     ids, and name a post's capture when it is the only one and the post does
-    not name its own.
+    not name its own.  What was forgotten on request is never written.
     """
+    kept = without_forgotten(db, thread)
+    if kept is None:
+        return SaveResult(thread.id, 0, 0, unchanged=True, forgotten=True)
+    thread = kept
     post_ids = list(dict.fromkeys(post.id for post in thread.posts))
     ids = json.dumps(post_ids)
     marks = {"ids": ids, "thread": thread.id, "at": captured_at}
@@ -210,6 +223,23 @@ def save_thread(
         db.conn.execute(COUNT_POSTS, {"ids": json.dumps(sorted({thread.id, *stored_threads}))})
     new_posts = len(post_ids) - len(stored_threads)
     return SaveResult(thread.id, new_posts, post_changes - new_posts, unchanged=changes == 0)
+
+
+def without_forgotten(db: sqlite_utils.Database, thread: Thread) -> Thread | None:
+    """The thread as the archive may keep it: None if it, its author or all its posts were forgotten
+    on request (table ``forgotten``), else without the posts forgotten or written by a forgotten author."""
+    authors = {author.id for author in (thread.author, *(post.author for post in thread.posts)) if author}
+    params = {"thread": thread.id, "posts": json.dumps([post.id for post in thread.posts]), "authors": json.dumps(sorted(authors))}
+    forgotten = set(db.conn.execute(FORGOTTEN, params).fetchall())
+    if not forgotten:
+        return thread
+    if ("thread", thread.id) in forgotten or (thread.author and ("author", thread.author.id) in forgotten):
+        return None
+    posts = tuple(
+        post for post in thread.posts
+        if ("post", post.id) not in forgotten and not (post.author and ("author", post.author.id) in forgotten)
+    )
+    return replace(thread, posts=posts) if posts else None
 
 
 def _upsert_authors(db: sqlite_utils.Database, thread: Thread) -> int:
