@@ -18,12 +18,15 @@ from warcio.warcwriter import WARCWriter
 from threadvault.captures import (
     WarcWriter,
     decode_body,
+    finish_rewrite,
     is_cut_off,
     is_warc,
     iter_captures,
     read_capture,
+    response_offsets,
     unindexed,
     verify,
+    write_without,
 )
 from threadvault.errors import CaptureCorrupt
 from threadvault.fetch import Exchange
@@ -32,6 +35,12 @@ from threadvault.model import Capture
 NOW = datetime(2026, 11, 30, 5, 49, 50, tzinfo=timezone.utc)
 FIRST_FILE = "threadvault-20261130054950-00001.warc.gz"
 PAGE = b"<html><body><p>A thread, in full.</p></body></html>"
+
+
+def raw_deflate(data: bytes) -> bytes:
+    """Deflate without a zlib wrapper (zlib.compress takes wbits only from Python 3.11)."""
+    compressor = zlib.compressobj(wbits=-15)
+    return compressor.compress(data) + compressor.flush()
 
 
 def make_writer(warc_dir: Path, **options) -> WarcWriter:
@@ -385,6 +394,40 @@ def test_is_cut_off_not_for_a_missing_file(tmp_path):
     assert not is_cut_off(CaptureCorrupt(str(tmp_path / "gone.warc.gz"), None, "cannot open the file"))
 
 
+def test_write_without_copies_every_other_record_byte_for_byte(tmp_path):
+    rows = written(tmp_path, 3)
+    path = tmp_path / FIRST_FILE
+    data = path.read_bytes()
+    copy, offsets = write_without(path, {rows[1]["id"]})
+    assert copy == tmp_path / (FIRST_FILE + ".rewrite") and path.read_bytes() == data
+    dropped = data[rows[1]["offset"] : rows[2]["offset"]]  # the response and its request record
+    assert copy.read_bytes() == data.replace(dropped, b"")
+    assert offsets == {rows[0]["id"]: rows[0]["offset"], rows[2]["id"]: rows[2]["offset"] - len(dropped)}
+    assert response_offsets(copy) == offsets
+    finish_rewrite(path)
+    moved = [{**row, "offset": offsets[row["id"]]} for row in (rows[0], rows[2])]
+    assert not copy.exists() and list(verify(tmp_path, moved)) == []
+
+
+def test_write_without_leaves_out_a_record_cut_off_by_a_killed_run(tmp_path):
+    rows = written(tmp_path, 2)
+    path = tmp_path / FIRST_FILE
+    path.write_bytes(cut_in_half(path.read_bytes(), rows[1]))
+    copy, offsets = write_without(path, set())
+    assert offsets == {rows[0]["id"]: rows[0]["offset"]}
+    assert copy.read_bytes() == path.read_bytes()[: rows[1]["offset"]]
+
+
+def test_write_without_refuses_a_damaged_file_and_leaves_no_copy(tmp_path):
+    rows = written(tmp_path, 2)
+    path = tmp_path / FIRST_FILE
+    path.write_bytes(flip_byte(path.read_bytes(), rows[0]))
+    with pytest.raises(CaptureCorrupt) as raised:
+        write_without(path, {rows[1]["id"]})
+    assert raised.value.offset == rows[0]["offset"]
+    assert not (tmp_path / (FIRST_FILE + ".rewrite")).exists()
+
+
 def test_iter_captures_reads_a_foreign_warc_and_skips_its_revisit(tmp_path, fixtures):
     path = fixtures / "warc" / "warcio-example.warc"
     ((row, capture),) = iter_captures(path)
@@ -525,7 +568,7 @@ def test_is_warc(tmp_path, name, content, expected):
         (gzip.compress(PAGE), "gzip"),
         (gzip.compress(PAGE), "X-Gzip"),
         (zlib.compress(PAGE), "deflate"),
-        (zlib.compress(PAGE, wbits=-15), "deflate"),
+        (raw_deflate(PAGE), "deflate"),
         (brotli.compress(PAGE), "br"),
         (brotli.compress(gzip.compress(PAGE)), "gzip, br"),
     ],

@@ -142,7 +142,7 @@ def test_serve_refuses_a_missing_archive(tmp_path):
     assert "no archive here yet" in result.stderr
 
 
-@pytest.mark.parametrize("command", [[], ["fetch"], ["import"], ["serve"], ["verify"], ["reparse"], ["export"]])
+@pytest.mark.parametrize("command", [[], ["fetch"], ["import"], ["serve"], ["verify"], ["reparse"], ["export"], ["forget"]])
 def test_every_command_explains_itself_with_an_example(command):
     result = invoke(*command, "--help")
     assert result.exit_code == 0

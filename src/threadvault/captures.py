@@ -6,6 +6,7 @@
     verify(warc_dir, rows)                   the rows whose records are missing, damaged or altered
     unindexed(warc_dir, known_ids)           records on disk that the index lacks
     is_cut_off(damage)                       whether damage is only a record cut off at the end of its file
+    write_without(path, ids), finish_rewrite(path)   a file rewritten without some records (removal requests)
 
 An index row has exactly: ``id`` (the response record's WARC-Record-ID), ``url``, ``fetched_at``,
 ``status``, ``content_type``, ``sha256`` and ``size`` (of the payload as sent: the entity body with
@@ -52,6 +53,8 @@ REDACTED = "[redacted]"
 MAX_DECODED_BYTES = 200_000_000
 GZIP_MAGIC = b"\x1f\x8b"
 WARC_START = b"WARC/"
+REWRITE_SUFFIX = ".rewrite"  # a rewritten copy of a WARC file, before it replaces the file
+HEAD_BYTES = 8192  # enough of a record to hold its WARC headers
 
 
 def _utc_now() -> datetime:
@@ -467,6 +470,80 @@ def is_cut_off(damage: CaptureCorrupt) -> bool:
     except (OSError, zlib.error):
         return False
     return read > 0
+
+
+# -- removing records ------------------------------------------------------------------------------
+
+
+def write_without(path: Path, response_ids: set[str]) -> tuple[Path, dict[str, int]]:
+    """A copy of one of threadvault's WARC files (one gzip member a record) without the response
+    records ``response_ids`` and the request records made with them, written beside it as
+    ``<name>.rewrite`` and fsynced; returns its path and the new offset of each response kept.
+
+    Kept records are copied byte for byte; a record cut off at the end of the file by a killed run
+    is left out.  Other damage raises CaptureCorrupt and leaves no copy behind.
+    """
+    target = path.with_name(path.name + REWRITE_SUFFIX)
+    kept: dict[str, int] = {}
+    try:
+        with _open(path) as members, open(path, "rb") as source, open(target, "wb") as out:
+            for offset, length, fields in _members(path, members):
+                record_id = fields.get("warc-record-id", "")
+                if record_id in response_ids or fields.get("warc-concurrent-to") in response_ids:
+                    continue
+                if fields.get("warc-type") == "response":
+                    kept[record_id] = out.tell()
+                source.seek(offset)
+                out.write(source.read(length))
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+    return target, kept
+
+
+def finish_rewrite(path: Path) -> None:
+    """Put the rewritten copy of ``path`` in its place, atomically and durably."""
+    os.replace(path.with_name(path.name + REWRITE_SUFFIX), path)
+    _fsync_dir(path.parent)
+
+
+def response_offsets(path: Path) -> dict[str, int]:
+    """The offset of every response record of a file, by record id, as far as it can be read."""
+    found: dict[str, int] = {}
+    try:
+        with _open(path) as fh:
+            for offset, _length, fields in _members(path, fh):
+                if fields.get("warc-type") == "response":
+                    found[fields.get("warc-record-id", "")] = offset
+    except CaptureCorrupt:
+        pass  # what follows the damage is unknown; the offsets before it are right
+    return found
+
+
+def _members(path: Path, fh: BinaryIO) -> Iterator[tuple[int, int, dict[str, str]]]:
+    """Offset, length and WARC header fields (names lower-cased) of each gzip member of a file.
+    A member cut off at the end ends the iteration; other damage raises CaptureCorrupt."""
+    offset, data = 0, fh.read(BUFF_SIZE)
+    while data:
+        inflater, head, length = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS), b"", 0
+        try:
+            while not inflater.eof:
+                if not data and not (data := fh.read(BUFF_SIZE)):
+                    return  # cut off: never indexed, so never kept
+                head += inflater.decompress(data)[: HEAD_BYTES - len(head)]
+                length += len(data) - len(inflater.unused_data)
+                data = inflater.unused_data
+        except zlib.error as error:
+            raise CaptureCorrupt(str(path), offset, f"unreadable gzip member ({error})") from None
+        if not head.startswith(WARC_START):
+            raise CaptureCorrupt(str(path), offset, "gzip member does not hold a WARC record")
+        lines = head.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace").split("\r\n")[1:]
+        yield offset, length, {name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in lines)}
+        offset += length
+        data = data or fh.read(BUFF_SIZE)
 
 
 # -- content coding --------------------------------------------------------------------------------

@@ -175,6 +175,50 @@ def reparse(db_path: Path, with_replies: bool) -> None:
     _summarise(report)
 
 
+@cli.command()
+@click.option("--author", metavar="HANDLE", help="An author: their id (twitter:quinnypig) or their handle.")
+@click.option("--thread", metavar="ID", help="A thread, by its id (the id of its first post).")
+@click.option("--post", metavar="ID", help="One post, by its id.")
+@db_option
+@click.option("--purge-captures", is_flag=True, help="Also remove the raw WARC records they were read from.")
+@click.option("--reason", help="Why, kept with the tombstone (e.g. 'request by the author, 2026-11-30').")
+def forget(author: str | None, thread: str | None, post: str | None, db_path: Path, purge_captures: bool,
+           reason: str | None) -> None:
+    """Remove an author's posts, a thread or a post, and keep them out for good.
+
+    They leave the tables and the search index at once; a tombstone makes
+    every later fetch, import and reparse skip them.  --purge-captures also
+    rewrites the WARC files without the pages they were read from (which may
+    hold other posts of the same thread).  An author's threads go with the
+    replies in them.
+
+    \b
+    Example:
+        threadvault forget --thread twitter:1215710451343904768 --reason "the author asked, 2026-11-30"
+        threadvault forget --author QuinnyPig --purge-captures
+        threadvault forget --post mastodon:https://social.example/users/mira/statuses/112025282813496319
+    """
+    from threadvault.forget import forget as forget_content
+
+    chosen = [(kind, value) for kind, value in (("author", author), ("thread", thread), ("post", post)) if value]
+    if len(chosen) != 1:
+        raise click.UsageError("give one of --author, --thread or --post")
+    [(kind, target)] = chosen
+    if not db_path.exists():
+        raise click.ClickException(f"{db_path}: no archive here")
+    with _errors_as_click(), jobs.writer_lock(db_path):
+        report = forget_content(db_path, kind, target, reason=reason, purge_captures=purge_captures)
+    for path in report.left_in_place:
+        click.echo(f"Left in place: {path}: an imported WARC file (not threadvault's to rewrite) still holds "
+                   "some of the raw records; their index rows are gone", err=True)
+    removed = [_plural(report.posts, "post"), _plural(report.threads, "thread")]
+    removed += [_plural(report.authors, "author")] if kind == "author" else []
+    purged = (f"; {_plural(report.captures, 'capture')} purged from {_plural(len(report.rewritten), 'WARC file')}"
+              if purge_captures else "")
+    click.echo(f"Forgot {kind} {', '.join(report.ids)}: {', '.join(removed)} removed{purged}; tombstoned, "
+               "so never archived again")
+
+
 @cli.command(name="import")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @db_option
@@ -271,6 +315,10 @@ def _progress(total: int | None, label: str) -> Iterator[jobs.Progress]:
             bar.update(1)
 
         yield advance
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _summarise(report: jobs.JobReport) -> None:
