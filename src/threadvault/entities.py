@@ -63,11 +63,13 @@ def extract(text: str) -> Entities:
     mentions: list[str] = []
     entity_end = -1  # where the last hashtag or mention ended
     position = 0
+    url = 0  # the first URL span not yet behind position (spans are in order and do not overlap)
     while (sign := SIGNS.search(text, position)) is not None:  # only a sign can start an entity
         position = sign.start()
-        inside_url = next((end for start, end, _ in spans if start <= position < end), None)
-        if inside_url is not None:
-            position = inside_url
+        while url < len(spans) and spans[url][1] <= position:
+            url += 1
+        if url < len(spans) and spans[url][0] <= position:  # a sign inside a URL starts nothing
+            position = spans[url][1]
             continue
         char = text[position]
         if char in HASH_SIGNS and _may_start(text, position, entity_end, hashtag=True):
