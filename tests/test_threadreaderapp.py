@@ -292,6 +292,15 @@ def test_first_post_time_falls_back_to_the_header_date() -> None:
     ]
 
 
+def test_a_post_the_page_repeats_is_one_post() -> None:
+    """A page saved twice over (a botched save) repeats a tweet; numbering it twice would leave a hole."""
+    page = ANA.read_text()
+    first = page.index('<div class="content-tweet')
+    second = page.index('<div class="content-tweet', first + 1)
+    repeated = page[:second] + page[first:second] + page[second:]
+    assert parse_thread(ANA_URL, repeated.encode()).posts == tuple(ANA_POSTS)
+
+
 def test_a_forced_mirror_keeps_its_host() -> None:
     url = "http://127.0.0.1:8123/thread/2090104857600000000.html"
     thread = parse_thread(url, ANA.read_bytes())

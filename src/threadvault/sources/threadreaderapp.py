@@ -140,7 +140,7 @@ def _parse_thread(url: str, captures: Mapping[str, Capture]) -> Thread:
     capture = _html_capture(url, captures)
     text = capture.text()
     page = etree.fromstring(text.encode("utf-8"), PARSER)  # None for a page of nothing but comments
-    divs = POSTS(page) if page is not None else []
+    divs = _each_once(POSTS(page)) if page is not None else []
     if not divs:
         raise NotAThread(url, _no_posts_reason(BeautifulSoup(text, "lxml")))
     author = _author(page, divs[0])
@@ -162,6 +162,14 @@ def _parse_thread(url: str, captures: Mapping[str, Capture]) -> Thread:
         posts=tuple(posts),
         discovered=discovered,
     )
+
+
+def _each_once(divs: list[etree._Element]) -> list[etree._Element]:
+    """The posts in order, a tweet the page repeats (as a botched save can) only where it first appears."""
+    first: dict[str, etree._Element] = {}
+    for div in divs:
+        first.setdefault(str(div.get("data-tweet")), div)
+    return list(first.values())
 
 
 def _no_posts_reason(soup: BeautifulSoup) -> str:
