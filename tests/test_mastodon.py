@@ -374,6 +374,69 @@ def test_unreadable_times_are_unknown() -> None:
     assert (post.created_at, post.edited_at) == (None, None)
 
 
+def test_nesting_too_deep_for_json_is_not_a_thread() -> None:
+    captures = load_cassette(SELF_THREAD_STATUS)
+    url = API + "110446983926957470/context"
+    captures[url] = Capture(url, 200, (), b'{"ancestors": ' + b"[" * 10_000 + b"]" * 10_000 + b"}", "2026-04-11T23:14:24Z")
+    with pytest.raises(NotAThread, match=r"/context returned JSON nested too deeply to read$"):
+        mastodon.parse(API + "110446983926957470", captures)
+
+
+def one_status(**change: Any) -> dict[str, Capture]:
+    """The real status 110446183735368325 with some values changed, and an empty context."""
+    status = status_json(load_cassette(HASHTAG_MEDIA), "110446183735368325") | change
+    url = API + "110446183735368325"
+    return {url: Capture(url, 200, (), json.dumps(status).encode(), "2026-04-11T23:14:13Z")} | context_capture(
+        "110446183735368325", [], []
+    )
+
+
+@pytest.mark.parametrize(
+    "change, error",
+    [
+        ({"tags": [True]}, "TypeError: 'bool' object is not subscriptable"),
+        ({"mentions": {"acct": "x"}}, "AttributeError: 'str' object has no attribute 'get'"),
+        ({"in_reply_to_id": ["110446183735368325"]}, "TypeError: unhashable type: 'list'"),
+    ],
+)
+def test_values_of_the_wrong_type_inside_a_status_are_not_a_thread(change: dict[str, Any], error: str) -> None:
+    with pytest.raises(NotAThread) as raised:
+        mastodon.parse(API + "110446183735368325", one_status(**change))
+    assert raised.value.reason == f"malformed status JSON ({error})"
+
+
+def test_counts_and_texts_of_the_wrong_type_are_unknown() -> None:
+    account = status_json(load_cassette(HASHTAG_MEDIA), "110446183735368325")["account"] | {"display_name": {}}
+    captures = one_status(
+        replies_count=1 << 64, reblogs_count=True, favourites_count="3", language={"en": True}, spoiler_text=["cw"],
+        url=7, account=account,
+    )
+    (post,) = mastodon.parse(API + "110446183735368325", captures).posts
+    assert (post.reply_count, post.repost_count, post.like_count, post.lang, post.spoiler_text) == (None,) * 5
+    assert (post.url, post.author and post.author.display_name) == (
+        "https://mastodon.social/users/halcy/statuses/110446183735368325", None)
+
+
+def test_invalid_utf8_is_read_as_replacement_characters() -> None:
+    """json.loads of the bytes would keep an encoded surrogate, which SQLite cannot store."""
+    captures = one_status(content="<p>cut CUT here</p>")
+    url = API + "110446183735368325"
+    body = captures[url].body.replace(b"CUT", b"\xed\xb3\xad")
+    captures[url] = Capture(url, 200, (), body, "2026-04-11T23:14:13Z")
+    (post,) = mastodon.parse(url, captures).posts
+    assert post.text == "cut \ufffd\ufffd\ufffd here"
+
+
+def test_a_reply_listed_twice_is_one_post() -> None:
+    captures = load_cassette("mastodon-cassette-long-thread-constructed.yaml")
+    url = "https://social.example/api/v1/statuses/112025282813496319/context"
+    context = json.loads(captures[url].body)
+    context["descendants"].append(context["descendants"][-1])
+    captures[url] = Capture(url, 200, (), json.dumps(context).encode(), "2026-04-11T23:14:24Z")
+    thread = mastodon.parse("https://social.example/@mira/112025282813496319", captures, with_replies=True)
+    assert len(thread.posts) == 6 and len({post.id for post in thread.posts}) == 6
+
+
 def test_reply_cycle_in_corrupt_data_ends() -> None:
     """Real data cannot have one; a corrupt capture must not hang the job."""
     captures = load_cassette(SELF_THREAD, SELF_THREAD_STATUS)

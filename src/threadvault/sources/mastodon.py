@@ -82,6 +82,13 @@ def plan(url: str, captures: Mapping[str, Capture]) -> list[str]:
 def parse(url: str, captures: Mapping[str, Capture], with_replies: bool = False) -> Thread:
     """The author's thread through the status at ``url``.  Other people's replies are
     counted, or kept as posts without a position when ``with_replies`` is set."""
+    try:
+        return _thread(url, captures, with_replies)
+    except (KeyError, TypeError, AttributeError) as error:  # a value of the wrong type where a status nests one
+        raise NotAThread(url, f"malformed status JSON ({type(error).__name__}: {error})") from None
+
+
+def _thread(url: str, captures: Mapping[str, Capture], with_replies: bool) -> Thread:
     reading, focus, descendants = _read(url, captures)
     chain, branches = _chain(reading.statuses, focus)
     posts = [gap] if (gap := _gap(reading, chain[0])) else []
@@ -124,7 +131,8 @@ def _read(url: str, captures: Mapping[str, Capture]) -> tuple[_Reading, Status, 
     if not (isinstance(context, dict) and all(isinstance(context.get(k), list) for k in ("ancestors", "descendants"))):
         raise NotAThread(url, f"{context_capture.url} is not a Mastodon context (ancestors, descendants)")
     ancestors = [_checked(url, status) for status in context["ancestors"]]
-    descendants = [_checked(url, status) for status in context["descendants"]]
+    listed = (_checked(url, status) for status in context["descendants"])
+    descendants = list({status["id"]: status for status in listed}.values())  # each once, if listed twice
     capture_ids = {status["id"]: context_capture.id for status in ancestors + descendants}
     capture_ids[focus["id"]] = status_capture.id
     statuses = {status["id"]: status for status in [*ancestors, focus, *descendants]}
@@ -143,9 +151,11 @@ def _json(url: str, capture: Capture) -> Any:
     if capture.status != 200:
         raise NotAThread(url, f"HTTP {capture.status} from {capture.url}")
     try:
-        data = json.loads(capture.body)
+        data = json.loads(capture.text())  # invalid UTF-8 read as U+FFFD, as for any page
     except ValueError:
         raise NotAThread(url, f"{capture.url} did not return JSON") from None
+    except RecursionError:
+        raise NotAThread(url, f"{capture.url} returned JSON nested too deeply to read") from None
     if isinstance(data, dict) and "error" in data:
         raise NotAThread(url, f"{capture.url} answered with an error: {data['error']}")
     return data
@@ -214,18 +224,18 @@ def _post(reading: _Reading, status: Status, position: int | None) -> Post:
         text=text,
         position=position,
         created_at=_time(status.get("created_at")),
-        url=status.get("url") or status["uri"],
+        url=_string(status.get("url")) or status["uri"],
         reply_to_id=_reply_to(reading, status),
-        lang=status.get("language"),
+        lang=_string(status.get("language")),
         hashtags=hashtags,
         mentions=tuple(_full_acct(mention["acct"], reading.host) for mention in status.get("mentions") or ()),
         links=links,
         media=tuple(_media(each) for each in status.get("media_attachments") or () if each.get("type") in MEDIA_KINDS),
-        spoiler_text=status.get("spoiler_text") or None,
+        spoiler_text=_string(status.get("spoiler_text")) or None,
         edited_at=_time(status.get("edited_at")),
-        reply_count=status.get("replies_count"),
-        repost_count=status.get("reblogs_count"),
-        like_count=status.get("favourites_count"),
+        reply_count=_count(status.get("replies_count")),
+        repost_count=_count(status.get("reblogs_count")),
+        like_count=_count(status.get("favourites_count")),
         capture_id=reading.capture_ids.get(status["id"]),
     )
 
@@ -254,7 +264,7 @@ def _author(account: dict[str, Any], host: str) -> Author:
         id=global_id(NAME, account["url"]),
         platform=NAME,
         handle=_full_acct(account["acct"], host),
-        display_name=account.get("display_name") or None,
+        display_name=_string(account.get("display_name")) or None,
         url=account["url"],
     )
 
@@ -266,14 +276,24 @@ def _full_acct(acct: str, host: str) -> str:
 
 def _media(attachment: dict[str, Any]) -> Media:
     return Media(
-        url=attachment.get("remote_url") or attachment["url"],
+        url=_string(attachment.get("remote_url")) or attachment["url"],
         kind=MEDIA_KINDS[attachment["type"]],
-        alt_text=attachment.get("description") or None,
+        alt_text=_string(attachment.get("description")) or None,
     )
 
 
-def _time(value: str | None) -> str | None:
-    if not value:
+def _string(value: object) -> str | None:
+    """A text field, or None where the JSON holds something else."""
+    return value if isinstance(value, str) else None
+
+
+def _count(value: object) -> int | None:
+    """A count, or None where the JSON holds something else (a bool, a float, more than SQLite's 64 bits)."""
+    return value if type(value) is int and 0 <= value < 1 << 63 else None
+
+
+def _time(value: object) -> str | None:
+    if not isinstance(value, str) or not value:
         return None
     try:
         return iso_utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
