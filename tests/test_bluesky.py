@@ -1,5 +1,6 @@
 import copy
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -417,6 +418,59 @@ def test_an_answer_that_is_not_json() -> None:
     captures = {thread_url: answer(thread_url, b"<html><body>502 Bad Gateway</body></html>", 502)}
     with pytest.raises(NotAThread, match="answered HTTP 502 with a body that is not JSON"):
         bluesky.parse(url, captures)
+
+
+def test_an_answer_nested_too_deep_for_json() -> None:
+    url = f"at://{ALICE}/app.bsky.feed.post/3ley5otp3s22s"
+    (thread_url,) = bluesky.plan(url, {})
+    captures = {thread_url: answer(thread_url, b'{"thread": ' + b"[" * 10_000 + b"]" * 10_000 + b"}")}
+    for step in (bluesky.plan, bluesky.parse):
+        with pytest.raises(NotAThread, match="answered with JSON nested too deeply to read$"):
+            step(url, captures)
+
+
+def morpho_with(change: Callable[[dict], object]) -> tuple[str, dict[str, Capture]]:
+    """The real conversation 3k7rmyigapw2y, its answer changed in place by ``change``."""
+    url = "at://did:plc:uy7ehrx332p6dow5sk32hxzq/app.bsky.feed.post/3k7rmyigapw2y"
+    data = json.loads(body("morpho-getPostThread-3k7rmyigapw2y.kotlin-escaped.txt"))
+    change(data["thread"])
+    (thread_url,) = bluesky.plan(url, {})
+    return url, {thread_url: answer(thread_url, json.dumps(data).encode())}
+
+
+@pytest.mark.parametrize(
+    "change, error",
+    [
+        (lambda thread: thread["post"]["record"].update(reply=True), "AttributeError: 'bool' object has no attribute 'get'"),
+        (lambda thread: thread["post"]["record"].update(langs=True), "TypeError: 'bool' object is not iterable"),
+        (lambda thread: thread["post"].update(author=[]), "TypeError: list indices must be integers or slices, not str"),
+    ],
+)
+def test_values_of_the_wrong_type_are_not_a_thread(change: Callable[[dict], object], error: str) -> None:
+    url, captures = morpho_with(change)
+    with pytest.raises(NotAThread) as raised:
+        bluesky.parse(url, captures)
+    assert raised.value.reason == f"malformed getPostThread answer ({error})"
+
+
+def test_counts_and_texts_of_the_wrong_type_are_unknown() -> None:
+    def change(thread: dict) -> None:
+        thread["post"].update(replyCount=1 << 64, repostCount=True, likeCount=1.5)
+        thread["post"]["record"].update(text=["x"], langs=[{"en": 1}])
+        thread["post"]["author"].update(handle=7, displayName={})
+
+    url, captures = morpho_with(change)
+    (post,) = bluesky.parse(url, captures).posts
+    assert (post.reply_count, post.repost_count, post.like_count, post.text, post.lang) == (None, None, None, "", None)
+    assert post.author == Author("bluesky:did:plc:uy7ehrx332p6dow5sk32hxzq", "bluesky", "did:plc:uy7ehrx332p6dow5sk32hxzq",
+                                 None, "https://bsky.app/profile/did:plc:uy7ehrx332p6dow5sk32hxzq")
+
+
+def test_a_reply_listed_twice_is_kept_once() -> None:
+    url, captures = morpho_with(lambda thread: thread["replies"].append(thread["replies"][0]))
+    thread = bluesky.parse(url, captures, with_replies=True)
+    assert len(thread.posts) == 6 and len({post.id for post in thread.posts}) == 6
+    assert bluesky.parse(url, captures).other_replies == 5
 
 
 def test_parse_needs_the_captures() -> None:

@@ -88,7 +88,17 @@ def canonical_url(url: str) -> str:
     return f"{target.origin or WEB}/profile/{target.actor}/post/{target.rkey}"
 
 
+MALFORMED = (KeyError, TypeError, AttributeError)  # what reading a value of the wrong type in an answer raises
+
+
 def plan(url: str, captures: Mapping[str, Capture]) -> list[str]:
+    try:
+        return _plan(url, captures)
+    except MALFORMED as error:
+        raise _malformed(url, error) from None
+
+
+def _plan(url: str, captures: Mapping[str, Capture]) -> list[str]:
     answers, needed, anchor = _start(url, captures)
     if anchor is None:
         return [needed]
@@ -100,6 +110,17 @@ def plan(url: str, captures: Mapping[str, Capture]) -> list[str]:
 
 def parse(url: str, captures: Mapping[str, Capture], with_replies: bool = False) -> Thread:
     """The author's chain through the requested post; ``with_replies`` also keeps every other reply captured."""
+    try:
+        return _thread(url, captures, with_replies)
+    except MALFORMED as error:
+        raise _malformed(url, error) from None
+
+
+def _malformed(url: str, error: Exception) -> NotAThread:
+    return NotAThread(url, f"malformed getPostThread answer ({type(error).__name__}: {error})")
+
+
+def _thread(url: str, captures: Mapping[str, Capture], with_replies: bool) -> Thread:
     answers, _, anchor = _start(url, captures)
     if anchor is None:
         raise NotAThread(url, "the thread has not been captured yet")
@@ -124,7 +145,7 @@ def parse(url: str, captures: Mapping[str, Capture], with_replies: bool = False)
 def post_from_view(view: Json, position: int | None = None, capture_id: str | None = None) -> Post:
     """A post from an AppView ``postView``: entities from the record's facets, media from the embed view."""
     record = view.get("record") or {}
-    text = record.get("text") or ""
+    text = _string(record.get("text")) or ""
     hashtags, mentions, links = _facets(text, record.get("facets") or [])
     embed_links, media = _embed(view.get("embed"))
     parent_uri = (record.get("reply") or {}).get("parent", {}).get("uri")
@@ -136,14 +157,14 @@ def post_from_view(view: Json, position: int | None = None, capture_id: str | No
         created_at=_created_at(record.get("createdAt")),
         url=_web_url(view["uri"]),
         reply_to_id=_post_id(parent_uri) if parent_uri else None,
-        lang=next(iter(record.get("langs") or []), None),
+        lang=_string(next(iter(record.get("langs") or []), None)),
         hashtags=_unique(hashtags + list(record.get("tags") or []), normalise_tag),
         mentions=_unique(mentions, str.lower),
         links=_unique(links + embed_links, lambda link: link.url),
         media=tuple(media),
-        reply_count=view.get("replyCount"),
-        repost_count=view.get("repostCount"),
-        like_count=view.get("likeCount"),
+        reply_count=_count(view.get("replyCount")),
+        repost_count=_count(view.get("repostCount")),
+        like_count=_count(view.get("likeCount")),
         capture_id=capture_id,
     )
 
@@ -192,9 +213,11 @@ def _thread_url(base: str, post_uri: str) -> str:
 def _read(url: str, capture: Capture) -> Json:
     """A captured XRPC answer as JSON: the output on success, ``{"error", "message"}`` on failure."""
     try:
-        data = json.loads(capture.body)
+        data = json.loads(capture.text())  # invalid UTF-8 read as U+FFFD, as for any page
     except ValueError:
         raise NotAThread(url, f"{capture.url} answered HTTP {capture.status} with a body that is not JSON") from None
+    except RecursionError:
+        raise NotAThread(url, f"{capture.url} answered with JSON nested too deeply to read") from None
     if not isinstance(data, dict):
         raise NotAThread(url, f"{capture.url} answered with JSON that is not an object")
     return data
@@ -301,12 +324,14 @@ def _replies(node: Json) -> list[Json]:
 
 
 def _off_chain(steps: list[_Step]) -> Iterator[_Step]:
-    """Every other readable post captured below the chain, each before its own replies (a loop: they nest deep)."""
-    on_chain = {_uri(step.node) for step in steps}
-    stack = [_Step(reply, step.capture) for step in reversed(steps) for reply in reversed(_replies(step.node))
-             if _uri(reply) not in on_chain]
+    """Every other readable post captured below the chain, once, each before its own replies (a loop: they nest deep)."""
+    seen = {_uri(step.node) for step in steps}
+    stack = [_Step(reply, step.capture) for step in reversed(steps) for reply in reversed(_replies(step.node))]
     while stack:
         step = stack.pop()
+        if _uri(step.node) in seen:  # on the chain, or listed twice
+            continue
+        seen.add(_uri(step.node))
         if "post" in step.node:
             yield step
             stack += [_Step(reply, step.capture) for reply in reversed(_replies(step.node))]
@@ -345,8 +370,8 @@ def _did(node: Json) -> str:
 
 def _author(profile: Json) -> Author:
     did = profile["did"]
-    handle = profile.get("handle") or did
-    display_name = profile.get("displayName") or None
+    handle = _string(profile.get("handle")) or did
+    display_name = _string(profile.get("displayName")) or None
     return Author(global_id(NAME, did), NAME, handle, display_name, url=f"{WEB}/profile/{handle}")
 
 
@@ -384,8 +409,8 @@ def _facets(text: str, facets: list[Json]) -> tuple[list[str], list[str], list[L
                 hashtags.append(feature["tag"])
             elif kind == "app.bsky.richtext.facet#mention" and feature.get("did"):
                 mentions.append(shown[1:] if shown and shown.startswith("@") else feature["did"])
-            elif kind == "app.bsky.richtext.facet#link" and feature.get("uri"):
-                links.append(Link(url=feature["uri"], display_text=shown))
+            elif kind == "app.bsky.richtext.facet#link" and (uri := _string(feature.get("uri"))):
+                links.append(Link(url=uri, display_text=shown))
     return hashtags, mentions, links
 
 
@@ -405,12 +430,15 @@ def _embed(embed: object) -> tuple[list[Link], list[Media]]:
         return [], []
     kind = embed.get("$type")
     if kind == "app.bsky.embed.images#view":
-        return [], [Media(image["fullsize"], "image", image.get("alt") or None) for image in embed.get("images") or []]
+        images = [(_string(image.get("fullsize")), _string(image.get("alt"))) for image in embed.get("images") or []]
+        return [], [Media(url, "image", alt or None) for url, alt in images if url]
     if kind == "app.bsky.embed.video#view":
         shown_as = "gif" if embed.get("presentation") == "gif" else "video"
-        return [], [Media(embed["playlist"], shown_as, embed.get("alt") or None)]
+        playlist = _string(embed.get("playlist"))
+        return [], [Media(playlist, shown_as, _string(embed.get("alt")) or None)] if playlist else []
     if kind == "app.bsky.embed.external#view":
-        return [Link(url=embed["external"]["uri"])], []
+        uri = _string(embed["external"].get("uri"))
+        return [Link(url=uri)] if uri else [], []
     if kind == "app.bsky.embed.record#view":
         return _quoted(embed.get("record")), []
     if kind == "app.bsky.embed.recordWithMedia#view":
@@ -423,6 +451,16 @@ def _quoted(record: object) -> list[Link]:
     """A quoted post as a link to it (also when the quote is deleted or blocked: it was quoted)."""
     url = _web_url(record["uri"]) if isinstance(record, dict) and isinstance(record.get("uri"), str) else None
     return [Link(url=url)] if url else []
+
+
+def _string(value: object) -> str | None:
+    """A text field, or None where the answer holds something else."""
+    return value if isinstance(value, str) else None
+
+
+def _count(value: object) -> int | None:
+    """A count, or None where the answer holds something else (a bool, a float, more than SQLite's 64 bits)."""
+    return value if type(value) is int and 0 <= value < 1 << 63 else None
 
 
 def _unique(items: Iterable[T], key: Callable[[T], object]) -> tuple[T, ...]:
