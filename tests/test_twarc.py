@@ -1,3 +1,4 @@
+import copy
 import json
 import tracemalloc
 from pathlib import Path
@@ -266,6 +267,61 @@ def test_a_bad_tweet_is_reported_and_its_page_mates_still_import(tmp_path):
         (1, "tweet 1394735776701816834: missing field 'author_id'"),
         (2, "a JSON list, not a tweet or an API response page"),
     ]
+
+
+def two_tweets(change=lambda tweet, user: None) -> bytes:
+    """The real one-tweet page (a retweet) with a plain tweet of the same author added; ``change`` alters the
+    added tweet and the author in place."""
+    page = json.loads((TWARC / "twarc-csv-two_tweets.jsonl").read_text())
+    retweet = page["data"][0]
+    tweet = {key: copy.deepcopy(value) for key, value in retweet.items() if key != "referenced_tweets"}
+    page["data"].append(tweet | {"id": "1394735776701816834", "text": "a plain tweet", "entities": {}})
+    change(page["data"][1], page["includes"]["users"][0])
+    return json.dumps(page).encode() + b"\n"
+
+
+@pytest.mark.parametrize(
+    "line, reason",
+    [
+        (b'{"data": ' + b"[" * 10_000 + b"]" * 10_000 + b"}\n", "JSON nested too deeply to read"),
+        (b'{"data": [{"id": "1", "text": "cut \xed\xa0\xbd"}]}\n',  # a surrogate encoded as if it were a character
+         "not valid JSON: 'utf-8' codec can't decode byte 0xed in position 35: invalid continuation byte"),
+    ],
+)
+def test_a_line_json_cannot_read_is_reported(tmp_path, line, reason):
+    path = tmp_path / "mixed.jsonl"
+    path.write_bytes(line + two_tweets())
+    threads, errors = read_all(path)
+    assert len(threads) == 2
+    assert [(error.line, error.reason) for error in errors] == [(1, reason)]
+
+
+@pytest.mark.parametrize(
+    "change, reason",
+    [
+        (lambda tweet, user: tweet["public_metrics"].update(retweet_count=1 << 64), "count 18446744073709551616 out of range"),
+        (lambda tweet, user: tweet.update(author_id=1379899464345923590), "a user id that is a JSON int"),
+    ],
+)
+def test_a_tweet_with_a_value_sqlite_cannot_hold_is_reported(tmp_path, change, reason):
+    path = tmp_path / "page.jsonl"
+    path.write_bytes(two_tweets(change))
+    threads, errors = read_all(path)
+    assert [thread.id for thread in threads] == ["twitter:1394735776701816833"]
+    assert [(error.line, error.reason) for error in errors] == [(1, f"tweet 1394735776701816834: {reason}")]
+
+
+def test_texts_of_the_wrong_type_are_unknown(tmp_path):
+    def change(tweet, user):
+        tweet.update(lang=["und"], entities={"urls": [{"url": 7, "expanded_url": [], "display_url": {}}]})
+        user.update(name={"first": "x"})
+
+    path = tmp_path / "page.jsonl"
+    path.write_bytes(two_tweets(change))
+    threads, errors = read_all(path)
+    post = threads[1].posts[0]
+    assert (errors, post.lang, post.links, post.author and post.author.display_name) == (
+        [], None, (Link(url=None),), None)
 
 
 def test_without_an_error_list_the_first_bad_line_is_raised(tmp_path):

@@ -44,7 +44,9 @@ from threadvault.sources.tweets import (
     retweet_text,
     shown_text,
     status_url,
+    string,
     unique,
+    user_id,
     v1_post,
 )
 
@@ -84,9 +86,12 @@ def _read_line(line: bytes) -> Iterator[Entry | str]:
     if not line.strip():
         return
     try:
-        record = json.loads(line)
+        record = json.loads(line.decode("utf-8-sig"))  # strict: json.loads(bytes) lets encoded surrogates through
     except ValueError as error:
         yield f"not valid JSON: {error}"
+        return
+    except RecursionError:
+        yield "JSON nested too deeply to read"
         return
     try:
         tweets = list(_tweets(record))
@@ -151,11 +156,11 @@ def _expand(
 
 
 def _v1_entry(tweet: Tweet) -> Entry:
-    return v1_post(tweet), tweet["user"]["id_str"], tweet.get("in_reply_to_user_id_str")
+    return v1_post(tweet), user_id(tweet["user"]["id_str"]), string(tweet.get("in_reply_to_user_id_str"))
 
 
 def _v2_entry(tweet: Tweet) -> Entry:
-    return _v2_post(tweet), tweet["author_id"], tweet.get("in_reply_to_user_id")
+    return _v2_post(tweet), user_id(tweet["author_id"]), string(tweet.get("in_reply_to_user_id"))
 
 
 def _v2_post(tweet: Tweet) -> Post:
@@ -185,7 +190,7 @@ def _v2_post(tweet: Tweet) -> Post:
         edited_at=edited_at,
         url=status_url(tweet_id, author),
         reply_to_id=_reply_to(tweet),
-        lang=tweet.get("lang"),
+        lang=string(tweet.get("lang")),
         hashtags=unique((tag["tag"] for tag in found.get("hashtags") or []), str.casefold),
         mentions=unique(mentions),
         links=tuple(links),
@@ -197,7 +202,7 @@ def _v2_post(tweet: Tweet) -> Post:
 
 
 def _author(user: Mapping[str, Any] | None) -> Author | None:
-    return twitter_author(user["username"], user.get("name")) if user else None
+    return twitter_author(user["username"], string(user.get("name"))) if user else None
 
 
 def _retweeted(tweet: Tweet) -> Tweet | None:
@@ -218,7 +223,7 @@ def _reply_to(tweet: Tweet) -> str | None:
 
 def _media(attached: Iterable[Mapping[str, Any]]) -> Iterator[Media]:
     for media in attached:
-        url = best_video(media.get("variants") or ()) or media.get("url") or media.get("preview_image_url")
+        url = best_video(media.get("variants") or ()) or string(media.get("url")) or string(media.get("preview_image_url"))
         if url:
             kind = MEDIA_KINDS.get(media.get("type", ""), "image")
-            yield Media(url=url, kind=kind, alt_text=media.get("alt_text") or None)
+            yield Media(url=url, kind=kind, alt_text=string(media.get("alt_text")) or None)

@@ -57,16 +57,33 @@ def edit_times(tweet_id: str, created_at: str | None, history: Sequence[str]) ->
     return created_at, None
 
 
+def string(value: Any) -> str | None:
+    """A text field, or None where the record holds something else."""
+    return value if isinstance(value, str) else None
+
+
+def user_id(value: Any) -> str:
+    """A user id, which every tweet format writes as a string; anything else makes the record unusable."""
+    if not isinstance(value, str):
+        raise TypeError(f"a user id that is a JSON {type(value).__name__}")
+    return value
+
+
 def count(value: Any) -> int | None:
     """A metric that the API writes as a number and archives as a string."""
-    return None if value is None else int(value)
+    if value is None:
+        return None
+    number = int(value)
+    if not 0 <= number < 1 << 63:  # what SQLite can hold
+        raise ValueError(f"count {value} out of range")
+    return number
 
 
 def best_video(variants: Iterable[Mapping[str, Any]]) -> str | None:
     """The highest-bitrate MP4 of a video's variants (``bit_rate`` in v2, ``bitrate`` in v1.1)."""
     mp4s = [variant for variant in variants if variant.get("content_type") == "video/mp4"]
     best = max(mp4s, key=lambda variant: int(variant.get("bit_rate") or variant.get("bitrate") or 0), default=None)
-    return best["url"] if best else None
+    return string(best["url"]) if best else None
 
 
 def is_own_media(entity: Mapping[str, Any], tweet_id: str) -> bool:
@@ -79,8 +96,8 @@ def is_own_media(entity: Mapping[str, Any], tweet_id: str) -> bool:
 
 def link(entity: Mapping[str, Any]) -> Link:
     """A url entity: the unwound (v2) or expanded target, never the t.co address, as the target."""
-    target = entity.get("unwound_url") or entity.get("expanded_url")
-    return Link(url=target or None, display_text=entity.get("display_url") or None, short_url=entity.get("url"))
+    target = string(entity.get("unwound_url")) or string(entity.get("expanded_url"))
+    return Link(url=target, display_text=string(entity.get("display_url")) or None, short_url=string(entity.get("url")))
 
 
 def shown_text(raw: str, links: Iterable[Link], hidden: Iterable[str]) -> str:
@@ -109,7 +126,7 @@ def v1_post(tweet: Tweet, author: Author | None = None) -> Post:
     """A v1.1 tweet (an API line, or an archive entry with ``author`` given, since those carry no user)."""
     tweet = {**tweet, **tweet.get("extended_tweet", {})}  # the streaming API's long tweets
     if author is None and "user" in tweet:
-        author = twitter_author(tweet["user"]["screen_name"], tweet["user"].get("name"))
+        author = twitter_author(tweet["user"]["screen_name"], string(tweet["user"].get("name")))
     content = tweet.get("retweeted_status") or tweet
     found = content.get("entities") or {}
     attached = (content.get("extended_entities") or found).get("media") or []
@@ -129,7 +146,7 @@ def v1_post(tweet: Tweet, author: Author | None = None) -> Post:
         edited_at=edited_at,
         url=status_url(tweet_id, author),
         reply_to_id=_reply_to(tweet.get("in_reply_to_status_id_str")),
-        lang=tweet.get("lang"),
+        lang=string(tweet.get("lang")),
         hashtags=unique((tag["text"] for tag in found.get("hashtags") or []), str.casefold),
         mentions=unique(mentions),
         links=tuple(links),
@@ -154,10 +171,10 @@ def _v1_edits(tweet: Tweet) -> Sequence[str]:
 def _v1_media(attached: Iterable[Mapping[str, Any]]) -> Iterator[Media]:
     for media in attached:
         variants = (media.get("video_info") or {}).get("variants") or ()
-        url = best_video(variants) or media.get("media_url_https") or media.get("media_url")
+        url = best_video(variants) or string(media.get("media_url_https")) or string(media.get("media_url"))
         if url:
             kind = MEDIA_KINDS.get(media.get("type", ""), "image")
-            yield Media(url=url, kind=kind, alt_text=media.get("ext_alt_text") or None)
+            yield Media(url=url, kind=kind, alt_text=string(media.get("ext_alt_text")) or None)
 
 
 def problem(error: Exception) -> str:
