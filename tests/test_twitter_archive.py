@@ -254,6 +254,92 @@ def test_a_cut_file_keeps_the_tweets_before_the_cut(tmp_path):
     assert [(error.line, error.reason.split(":")[0]) for error in errors] == [(third, "unreadable tweet")]
 
 
+def test_a_cut_tweet_does_not_swallow_the_tweets_after_it(tmp_path):
+    """Cut inside an array, the rest of the file reads as more items of that array until the end."""
+    text = TWEETS.read_text()
+    cut = text.index('"1511403543720886273"') + len('"1511403543720886273"')  # in the first tweet's editTweetIds
+    path = tmp_path / "tweets.js"
+    path.write_text(text[:cut] + text[text.index("\n  },\n  {", cut) + len("\n  }") :])
+    shutil.copy(ACCOUNT, tmp_path / "account.js")
+    threads, errors = read_all(path)
+    assert shape(threads) == THREADS[:-1]  # the last thread was the cut tweet (and the gap above it)
+    assert [(error.line, error.reason.split(":")[0]) for error in errors] == [(2, "unreadable tweet")]
+
+
+def test_a_tweet_nested_too_deep_for_json_is_reported(tmp_path):
+    deep = '{"tweet" : ' + "[" * 10_000 + "]" * 10_000 + "},\n"
+    path = tmp_path / "tweets.js"
+    path.write_text(tweets_js(elements()).replace("[\n", "[\n" + deep, 1))
+    shutil.copy(ACCOUNT, tmp_path / "account.js")
+    threads, errors = read_all(path)
+    assert shape(threads) == [(first, posts) for first, posts in THREADS]
+    assert [error.reason for error in errors] == ["unreadable tweet: JSON nested too deeply"]
+
+
+def test_invalid_utf8_costs_nothing_after_it(tmp_path):
+    data = TWEETS.read_bytes().replace(b"A short thread", b"A short \xff thread", 1)
+    path = tmp_path / "tweets.js"
+    path.write_bytes(data)
+    shutil.copy(ACCOUNT, tmp_path / "account.js")
+    threads, errors = read_all(path)
+    assert (shape(threads), errors) == ([(first, posts) for first, posts in THREADS], [])
+    assert "A short \ufffd thread" in threads[0].posts[0].text
+
+
+@pytest.mark.parametrize(
+    "account, reason",
+    [
+        ({"username": "threadvault_ex", "accountId": 1498235197345288193}, "a user id that is a JSON int"),
+        ({"username": ["threadvault_ex"]}, "'list' object has no attribute 'lower'"),
+    ],
+)
+def test_an_account_of_the_wrong_shape_is_reported(tmp_path, account, reason):
+    shutil.copy(TWEETS, tmp_path / "tweets.js")
+    (tmp_path / "account.js").write_text(tweets_js([{"account": account}], "account"))
+    threads, errors = read_all(tmp_path / "tweets.js")
+    assert len(threads) == len(THREADS)  # the owner comes from a self-reply instead
+    assert [(error.file, error.reason) for error in errors] == [(str(tmp_path / "account.js"), f"unreadable account: {reason}")]
+
+
+def damaged(path: Path, member: str) -> Path:
+    """The zip with bytes in the middle of one member's compressed data flipped."""
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo(member)
+    data = bytearray(path.read_bytes())
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    for offset in range(start + info.compress_size // 2, start + info.compress_size // 2 + 8):
+        data[offset] ^= 0xFF
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_damaged_tweets_member_is_reported(tmp_path):
+    path = damaged(archive_zip(tmp_path), "data/tweets.js")
+    threads, errors = read_all(path)
+    assert [(error.file, error.reason.split(":")[0]) for error in errors] == [
+        (f"{path}:data/tweets.js", "unreadable from here on")
+    ]
+
+
+def test_a_damaged_account_member_is_reported_and_the_tweets_still_import(tmp_path):
+    path = damaged(archive_zip(tmp_path), "data/account.js")
+    threads, errors = read_all(path)
+    assert len(threads) == len(THREADS)
+    assert [(error.file, error.reason.split(":")[0]) for error in errors] == [
+        (f"{path}:data/account.js", "unreadable account")
+    ]
+
+
+def test_a_zip_with_a_damaged_directory_is_reported(tmp_path):
+    path = archive_zip(tmp_path)
+    data = path.read_bytes()
+    directory = data.rindex(b"PK\x01\x02")  # the last central directory entry
+    path.write_bytes(data[:directory] + b"XX" + data[directory + 2 :])
+    threads, errors = read_all(path)
+    assert threads == []
+    assert [(error.file, error.reason.split(":")[0]) for error in errors] == [(str(path), "unreadable zip")]
+
+
 def test_a_tweet_of_the_wrong_shape_is_reported(tmp_path):
     items = elements()
     del items[1]["tweet"]["created_at"]

@@ -26,6 +26,7 @@ import io
 import json
 import re
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -35,7 +36,7 @@ from typing import IO, Any
 from threadvault.errors import ImportLineError, UnknownSource
 from threadvault.model import Author, Post, Thread, twitter_author
 from threadvault.sources.chains import Chains
-from threadvault.sources.tweets import BAD_RECORD, Tweet, problem, report, v1_post
+from threadvault.sources.tweets import BAD_RECORD, Tweet, problem, report, string, user_id, v1_post
 
 NAME = "twitter-archive"
 TWEET_FILES = re.compile(r"(?:^|/)data/tweets?(?:-part(\d+))?\.js$")
@@ -47,6 +48,8 @@ LONGEST_TWEET = 4 << 20  # an element still undecodable with this much text afte
 ELEMENT = re.compile(r'\{\s*"tweet"\s*:')  # where decoding resumes after a corrupt element
 NEXT_VALUE = re.compile(r"[^\s,]")
 OWNER = "owner"  # the author key of every tweet when the owner's user id is unknown
+UNREADABLE = (zipfile.BadZipFile, zlib.error, EOFError, OSError)  # what reading a damaged zip (or file) raises
+CUT_SHORT = "the file ends inside the array (cut short?)"
 
 Opener = Callable[[], IO[str]]
 
@@ -67,15 +70,22 @@ def read(path: Path, errors: list[ImportLineError] | None = None) -> Iterator[Th
 
     An unusable tweet is appended to ``errors`` as ``ImportLineError(file,
     line, reason)`` and the import goes on (without a list the first one is
-    raised); a file with no tweets array raises UnknownSource.
+    raised); so is a damaged zip, or a member of one.  A file with no tweets
+    array raises UnknownSource.  Invalid UTF-8 is read as U+FFFD, as a web
+    page is, so one bad byte costs nothing after it.
     """
     if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
+        try:
+            archive = zipfile.ZipFile(path)
+        except UNREADABLE as error:
+            report(errors, ImportLineError(str(path), 1, f"unreadable zip: {error}"))
+            return
+        with archive:
             yield from _read_zip(path, archive, errors)
         return
     account = path.with_name("account.js")
-    owner = _owner(str(account), account.read_bytes(), errors) if account.is_file() else None
-    yield from _read_tweets([(str(path), partial(path.open, encoding="utf-8"))], owner, errors)
+    owner = _owner(str(account), account.read_bytes, errors) if account.is_file() else None
+    yield from _read_tweets([(str(path), partial(path.open, encoding="utf-8", errors="replace"))], owner, errors)
 
 
 def _read_zip(path: Path, archive: zipfile.ZipFile, errors: list[ImportLineError] | None) -> Iterator[Thread]:
@@ -84,7 +94,7 @@ def _read_zip(path: Path, archive: zipfile.ZipFile, errors: list[ImportLineError
     if not parts:
         raise UnknownSource(str(path), "no data/tweets.js or data/tweet.js in this zip; is it a Twitter archive?")
     account = next((name for name in names if ACCOUNT.search(name)), None)
-    owner = _owner(f"{path}:{account}", archive.read(account), errors) if account else None
+    owner = _owner(f"{path}:{account}", partial(archive.read, account), errors) if account else None
     files = [(f"{path}:{name}", partial(_open_member, archive, name)) for name in parts]
     yield from _read_tweets(files, owner, errors)
 
@@ -95,19 +105,20 @@ def _part_number(name: str) -> int:
 
 
 def _open_member(archive: zipfile.ZipFile, name: str) -> IO[str]:
-    return io.TextIOWrapper(archive.open(name), encoding="utf-8")
+    return io.TextIOWrapper(archive.open(name), encoding="utf-8", errors="replace")
 
 
-def _owner(label: str, content: bytes, errors: list[ImportLineError] | None) -> Owner | None:
+def _owner(label: str, content: Callable[[], bytes], errors: list[ImportLineError] | None) -> Owner | None:
     """The owner named in account.js (``[{"account": {"username", "accountId", …}}]``)."""
     try:
-        text = content.decode("utf-8")
+        text = content().decode("utf-8")
         account = json.loads(text[text.index("[") :])[0]["account"]
-        author = twitter_author(account["username"], account.get("accountDisplayName"))
-    except BAD_RECORD as error:
+        author = twitter_author(account["username"], string(account.get("accountDisplayName")))
+        owner_id = None if account.get("accountId") is None else user_id(account["accountId"])
+    except (*BAD_RECORD, *UNREADABLE, RecursionError) as error:
         report(errors, ImportLineError(label, 1, f"unreadable account: {problem(error)}"))
         return None
-    return Owner(author, account.get("accountId"))
+    return Owner(author, owner_id)
 
 
 def _read_tweets(
@@ -116,18 +127,29 @@ def _read_tweets(
     if owner is None:
         owner = _owner_from_self_replies(files)
     with Chains(NAME) as chains:
-        for label, opener in files:
-            with opener() as stream:
-                for item in _Array(stream, label):
-                    if isinstance(item, ImportLineError):
-                        report(errors, item)
-                        continue
-                    line, element = item
-                    try:
-                        chains.add(*_entry(element, owner))
-                    except BAD_RECORD as error:
-                        report(errors, ImportLineError(label, line, f"tweet {_id(element)}: {problem(error)}"))
+        for label, item in _elements(files):
+            if isinstance(item, ImportLineError):
+                report(errors, item)
+                continue
+            line, element = item
+            try:
+                chains.add(*_entry(element, owner))
+            except BAD_RECORD as error:
+                report(errors, ImportLineError(label, line, f"tweet {_id(element)}: {problem(error)}"))
         yield from chains.threads()
+
+
+def _elements(files: Sequence[tuple[str, Opener]]) -> Iterator[tuple[str, tuple[int, Any] | ImportLineError]]:
+    """Each file's array elements with the line they start on, or the error that makes one unreadable."""
+    for label, opener in files:
+        try:
+            stream = opener()
+        except UNREADABLE as error:
+            yield label, ImportLineError(label, 1, f"unreadable: {error}")
+            continue
+        with stream:
+            for item in _Array(stream, label):
+                yield label, item
 
 
 def _entry(element: Any, owner: Owner | None) -> tuple[Post, str, str | None]:
@@ -135,7 +157,7 @@ def _entry(element: Any, owner: Owner | None) -> tuple[Post, str, str | None]:
     if tweet is None:
         raise TypeError(f"a JSON {type(element).__name__} that is not a tweet")
     post = v1_post(tweet, owner.author if owner else None)
-    return post, (owner.user_id if owner else None) or OWNER, tweet.get("in_reply_to_user_id_str")
+    return post, (owner.user_id if owner else None) or OWNER, string(tweet.get("in_reply_to_user_id_str"))
 
 
 def _tweet(element: Any) -> Tweet | None:
@@ -152,28 +174,26 @@ def _owner_from_self_replies(files: Sequence[tuple[str, Opener]]) -> Owner | Non
     """The owner as named by the first reply whose parent is in the archive too."""
     seen: set[str] = set()
     waiting: dict[str, Owner] = {}  # parent id -> the owner, if that parent turns up
-    for label, opener in files:
-        with opener() as stream:
-            for item in _Array(stream, label):
-                tweet = None if isinstance(item, ImportLineError) else _tweet(item[1])
-                if tweet is None:
-                    continue  # reported by the import pass
-                tweet_id, parent = tweet.get("id_str"), tweet.get("in_reply_to_status_id_str")
-                named = _replied_to(tweet)
-                if parent in seen and named:
-                    return named
-                if tweet_id in waiting:
-                    return waiting[tweet_id]
-                if tweet_id:
-                    seen.add(tweet_id)
-                if parent and named:
-                    waiting[parent] = named
+    for _, item in _elements(files):
+        tweet = None if isinstance(item, ImportLineError) else _tweet(item[1])
+        if tweet is None:
+            continue  # reported by the import pass
+        tweet_id, parent = string(tweet.get("id_str")), string(tweet.get("in_reply_to_status_id_str"))
+        named = _replied_to(tweet)
+        if parent in seen and named:
+            return named
+        if tweet_id in waiting:
+            return waiting[tweet_id]
+        if tweet_id:
+            seen.add(tweet_id)
+        if parent and named:
+            waiting[parent] = named
     return None
 
 
 def _replied_to(tweet: Tweet) -> Owner | None:
-    handle = tweet.get("in_reply_to_screen_name")
-    return Owner(twitter_author(handle), tweet.get("in_reply_to_user_id_str")) if handle else None
+    handle = string(tweet.get("in_reply_to_screen_name"))
+    return Owner(twitter_author(handle), string(tweet.get("in_reply_to_user_id_str"))) if handle else None
 
 
 class _Array:
@@ -190,10 +210,12 @@ class _Array:
         self.position = 0
         self.line = 1
         self.ended = False
-        self.failure = "the file ends inside the array (cut short?)"
+        self.failure = CUT_SHORT
 
     def __iter__(self) -> Iterator[tuple[int, Any] | ImportLineError]:
-        self._start()
+        if not self._start():
+            yield ImportLineError(self.label, self.line, self.failure)
+            return
         decoder = json.JSONDecoder()
         while self._skip_separators():
             if self.buffer[self.position] == "]":
@@ -205,21 +227,30 @@ class _Array:
                     self._read_more()
                     continue
                 yield ImportLineError(self.label, self.line, f"unreadable tweet: {error.msg}")
-                if not self._resume(max(error.pos, self.position + 1)):
+                if not self._resume(self.position + 1):  # error.pos may lie past elements it swallowed
+                    return
+                continue
+            except RecursionError:
+                yield ImportLineError(self.label, self.line, "unreadable tweet: JSON nested too deeply")
+                if not self._resume(self.position + 1):
                     return
                 continue
             yield self.line, element
             self._advance(end)
         yield ImportLineError(self.label, self.line, self.failure)
 
-    def _start(self) -> None:
+    def _start(self) -> bool:
+        """Move past the array's opening bracket; False when the file is unreadable before it."""
         self._read_more()
         opening = self.buffer.find("[")
+        if opening < 0 and self.failure != CUT_SHORT:
+            return False
         if opening < 0:
             raise UnknownSource(
                 self.label, "no tweets array (window.YTD.tweets.part0 = [...]); not a Twitter archive file"
             )
         self._advance(opening + 1)
+        return True
 
     def _skip_separators(self) -> bool:
         """Move to the next element or the closing bracket; False when the input ends first."""
@@ -244,7 +275,7 @@ class _Array:
     def _read_more(self) -> None:
         try:
             more = self.stream.read(CHUNK)
-        except (UnicodeDecodeError, zipfile.BadZipFile, EOFError) as error:
+        except UNREADABLE as error:
             more, self.failure = "", f"unreadable from here on: {error}"
         self.buffer = self.buffer[self.position :] + more
         self.position = 0
