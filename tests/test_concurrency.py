@@ -78,6 +78,8 @@ async def test_datasette_never_shows_half_a_thread_while_a_job_saves_them(tmp_pa
     partial = [rows for rows in snapshots if 0 < len(rows) < len(SIZES)]
     assert len({len(rows) for rows in partial}) >= 5  # the reads really did overlap the writes
     assert_archive_whole(db_path)
+    print(f"{len(snapshots)} reads, {len(partial)} of them mid-job, at {len({len(rows) for rows in partial})} "
+          f"different numbers of saved threads; {sum(map(len, snapshots))} thread observations, none partial")
 
 
 def test_a_second_writing_process_is_refused_and_the_first_finishes_intact(tmp_path):
