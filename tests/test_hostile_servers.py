@@ -228,8 +228,6 @@ def test_a_server_error_then_recovery_is_retried_into_the_archive(httpserver, ar
     archive.check_unchanged()
 
 
-@pytest.mark.xfail(strict=True, reason="FetchJob._archive starts from stored_captures, which hold the stored 503: "
-                                       "the next run fails the URL again ('not a thread: HTTP 503') without fetching")
 def test_a_url_that_failed_with_a_server_error_is_fetched_again_by_the_next_run(httpserver, archive: Archive) -> None:
     down = [True]
     httpserver.expect_request(f"/thread/{GOOD.root_id}.html").respond_with_handler(

@@ -259,8 +259,9 @@ class FetchJob:
         return rows
 
     def _stored_captures(self, url: str, source: sources.Source) -> dict[str, Capture]:
-        """Captures made for this URL by an earlier, interrupted run, so a resumed job does not refetch them."""
-        return stored_captures(self.db, warc_dir_for(self.db_path), url, source)
+        """Successful captures made for this URL by an earlier, interrupted run, so a resumed job does
+        not fetch them again (an error answer, a 503 say, is asked for again)."""
+        return stored_captures(self.db, warc_dir_for(self.db_path), url, source, successful=True)
 
     def _record(self, url: str, source_name: str, result: Thread | Listing,
                 captures: Mapping[str, Capture]) -> tuple[str, list[tuple[str, str]]]:
@@ -312,14 +313,16 @@ def capture_from_exchange(exchange: Exchange, row: Mapping) -> Capture:
 
 
 def stored_captures(
-    db: sqlite_utils.Database, warc_dir: Path, url: str, source: sources.Source, *, before: str | None = None
+    db: sqlite_utils.Database, warc_dir: Path, url: str, source: sources.Source, *, before: str | None = None,
+    successful: bool = False,
 ) -> dict[str, Capture]:
     """What the archive already holds for ``url``: the latest capture of each URL its plan asks for,
-    optionally only those fetched before a moment.  Stops where the plan asks for something not captured."""
+    optionally only those fetched before a moment, or only 2xx answers.  Stops where the plan asks for
+    something not captured."""
     captures: dict[str, Capture] = {}
     for _ in range(MAX_PLAN_STEPS):
         todo = [next_url for next_url in source.plan(url, captures) if next_url not in captures]
-        rows = [latest_capture_row(db, next_url, before=before) for next_url in todo]
+        rows = [latest_capture_row(db, next_url, before=before, successful=successful) for next_url in todo]
         if not todo or None in rows:
             break
         for next_url, row in zip(todo, rows):
@@ -327,8 +330,11 @@ def stored_captures(
     return captures
 
 
-def latest_capture_row(db: sqlite_utils.Database, url: str, *, before: str | None = None) -> dict | None:
+def latest_capture_row(
+    db: sqlite_utils.Database, url: str, *, before: str | None = None, successful: bool = False
+) -> dict | None:
     sql = "SELECT * FROM captures WHERE url = ?" + (" AND fetched_at < ?" if before else "")
+    sql += " AND status BETWEEN 200 AND 299" if successful else ""
     sql += " ORDER BY fetched_at DESC, rowid DESC LIMIT 1"
     rows = list(db.query(sql, [url, before] if before else [url]))
     return rows[0] if rows else None
