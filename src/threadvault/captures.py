@@ -572,10 +572,19 @@ def _decode_one(body: bytes, coding: str, max_bytes: int) -> bytes:
     raise ValueError(f"unsupported content-encoding {coding!r}")
 
 
-def _inflate(body: bytes, wbits: int, max_bytes: int) -> bytes:
+def _inflate(body: bytes, wbits: int, max_bytes: int, step: int = 1 << 20) -> bytes:
+    """Inflate in steps into one growing buffer, so a refused bomb costs about ``max_bytes``, not twice it
+    (zlib's own ``max_length`` output is joined from its blocks at the end)."""
     inflater = zlib.decompressobj(wbits)
+    decoded = bytearray()
+    pending = body
     try:
-        decoded = inflater.decompress(body, max_bytes + 1)
+        while not inflater.eof and len(decoded) <= max_bytes:
+            block = inflater.decompress(pending, step)
+            pending = inflater.unconsumed_tail
+            if not block and not pending:
+                break
+            decoded += block
     except zlib.error as error:
         raise ValueError(f"damaged compressed data ({error})") from None
     return _checked(decoded, inflater.eof, max_bytes)
@@ -590,9 +599,9 @@ def _unbrotli(body: bytes, max_bytes: int) -> bytes:
     return _checked(decoded, decompressor.is_finished(), max_bytes)
 
 
-def _checked(decoded: bytes, finished: bool, max_bytes: int) -> bytes:
+def _checked(decoded: bytes | bytearray, finished: bool, max_bytes: int) -> bytes:
     if len(decoded) > max_bytes:
         raise ValueError(f"decoded body larger than {max_bytes:,} bytes")
     if not finished:
         raise ValueError("compressed data ends early")
-    return decoded
+    return bytes(decoded)
