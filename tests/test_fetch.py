@@ -350,6 +350,18 @@ async def test_a_used_up_rate_limit_waits_for_its_reset() -> None:
     assert time.sleeps == [42.0]
 
 
+@pytest.mark.asyncio
+async def test_a_public_host_cannot_redirect_to_a_private_address() -> None:
+    time = FakeTime()
+    script = Script((302, {"Location": "http://127.0.0.1:8080/admin"}), (200, {}))
+    fetcher = mock_fetcher(script, time)
+    async with fetcher:
+        with pytest.raises(FetchError) as refused:
+            await fetcher.fetch("https://mirror.test/thread/1.html")
+    assert refused.value.reason == "redirect to 127.0.0.1 refused: it is a loopback address"
+    assert len(refused.value.exchanges) == 1
+
+
 class InFlight:
     """An async handler counting the requests it is serving at once, overall and per host."""
 

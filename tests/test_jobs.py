@@ -306,3 +306,16 @@ def test_a_second_writer_is_refused(tmp_path):
             with jobs.writer_lock(db_path):
                 pass
     assert "another threadvault process is writing" in str(refused.value)
+
+
+def test_a_next_page_leading_to_a_private_address_is_not_fetched(httpserver, tmp_path):
+    page = (Path(__file__).parent / "fixtures" / "threadreaderapp" / "user-QuinnyPig-page1-constructed.html").read_bytes()
+    page = page.replace(b'href="/user/QuinnyPig?page=2"', b'href="http://10.0.0.1/user/QuinnyPig?page=2"')
+    httpserver.expect_request("/robots.txt").respond_with_data("", status=404)
+    httpserver.expect_request("/user/QuinnyPig").respond_with_data(page, content_type="text/html")
+    url = httpserver.url_for("/user/QuinnyPig")
+
+    report = run_job(tmp_path / "threadvault.db", [url])
+
+    assert report.failed == [(url, f"{url}: not a thread: http://10.0.0.1/user/QuinnyPig?page=2 not fetched: "
+                                   "10.0.0.1 is a private address")]

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import ipaddress
 import random
+import re
 import socket
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -302,6 +304,29 @@ def _origin(url: httpx.URL) -> str:
     return f"{url.scheme}://{url.netloc.decode('ascii')}"
 
 
+def non_public_address(host: str) -> str | None:
+    """What kind of non-public address a host name literally is (an IP address in any form the
+    system resolver accepts, or localhost), or None."""
+    host = host.rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return "a loopback address"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        if not re.fullmatch(r"[0-9a-fx.]+", host):
+            return "an unusable address" if "%" in host else None
+        try:  # 127.1, 0x7f.0.0.1, 2130706433: spellings of 127.0.0.1 that inet_aton (and so getaddrinfo) reads
+            address = ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    for kind in ("loopback", "link_local", "private"):
+        if getattr(address, f"is_{kind}"):
+            return f"a {kind.replace('_', '-')} address"
+    return None if address.is_global else "not a public address"
+
+
 def _redirect_target(exchange: Exchange) -> httpx.URL | None:
     location = exchange.header("Location")
     if exchange.status not in REDIRECTS or location is None:
@@ -312,6 +337,9 @@ def _redirect_target(exchange: Exchange) -> httpx.URL | None:
         raise FetchError(exchange.url, f"invalid redirect location {location!r}", exchange.status) from error
     if target.scheme not in ("http", "https"):
         raise FetchError(exchange.url, f"redirect to unsupported scheme {target.scheme}:", exchange.status)
+    kind = non_public_address(target.host)
+    if kind and not non_public_address(httpx.URL(exchange.url).host):
+        raise FetchError(exchange.url, f"redirect to {target.host} refused: it is {kind}", exchange.status)
     return target
 
 

@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
-import ipaddress
-import re
-import socket
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,7 +24,7 @@ from threadvault import sources, store
 from threadvault import captures as capture_store
 from threadvault.captures import WarcWriter, decode_body, read_capture
 from threadvault.errors import ArchiveBusy, CaptureCorrupt, FetchError, NotAThread, ThreadvaultError
-from threadvault.fetch import Exchange, Fetcher, FetchSettings
+from threadvault.fetch import Exchange, Fetcher, FetchSettings, non_public_address
 from threadvault.model import Capture, Listing, Thread, iso_utc
 
 FORGOTTEN = "forgotten on request"  # the queue reason of a URL whose thread was forgotten (forget.py)
@@ -148,7 +145,7 @@ def refusal(url: str, page: str, source: sources.Source) -> str | None:
             return None
     except ValueError:
         return "not followed: the URL has an invalid port"
-    kind = _non_public(target.hostname or "")
+    kind = non_public_address(target.hostname or "")
     if kind:
         return f"not followed: {target.hostname} is {kind}"
     if not source.PATTERN.match(url):
@@ -156,31 +153,16 @@ def refusal(url: str, page: str, source: sources.Source) -> str | None:
     return None
 
 
+def _refuse_private_step(url: str, next_url: str) -> None:
+    """A source's next page (read from a page it fetched) may not lead off its host to a non-public address."""
+    host, next_host = urlsplit(url).hostname, urlsplit(next_url).hostname or ""
+    kind = non_public_address(next_host)
+    if kind and next_host != host:
+        raise NotAThread(url, f"{next_url} not fetched: {next_host} is {kind}")
+
+
 def _port(parts: SplitResult) -> int | None:
     return parts.port or {"http": 80, "https": 443}.get(parts.scheme)
-
-
-def _non_public(host: str) -> str | None:
-    """What kind of non-public address a host name literally is (an IP address in any form the
-    system resolver accepts, or localhost), or None."""
-    host = host.rstrip(".").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return "a loopback address"
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        if not re.fullmatch(r"[0-9a-fx.]+", host):
-            return "an unusable address" if "%" in host else None
-        try:  # 127.1, 0x7f.0.0.1, 2130706433: spellings of 127.0.0.1 that inet_aton (and so getaddrinfo) reads
-            address = ipaddress.IPv4Address(socket.inet_aton(host))
-        except OSError:
-            return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
-    for kind in ("loopback", "link_local", "private"):
-        if getattr(address, f"is_{kind}"):
-            return f"a {kind.replace('_', '-')} address"
-    return None if address.is_global else "not a public address"
 
 
 class FetchJob:
@@ -232,6 +214,7 @@ class FetchJob:
                 if not todo:
                     break
                 for next_url in todo:
+                    _refuse_private_step(url, next_url)
                     captures[next_url] = await self._capture(next_url, fetcher, warc)
             else:
                 raise NotAThread(url, f"gave up after {MAX_PLAN_STEPS} fetch rounds")
