@@ -444,6 +444,8 @@ def morpho_with(change: Callable[[dict], object]) -> tuple[str, dict[str, Captur
         (lambda thread: thread["post"]["record"].update(reply=True), "AttributeError: 'bool' object has no attribute 'get'"),
         (lambda thread: thread["post"]["record"].update(langs=True), "TypeError: 'bool' object is not iterable"),
         (lambda thread: thread["post"].update(author=[]), "TypeError: list indices must be integers or slices, not str"),
+        (lambda thread: thread["post"]["record"]["reply"]["parent"].update(uri="3k7rob7ugc72d"),
+         "ValueError: '3k7rob7ugc72d' is not the at:// URI of a post"),
     ],
 )
 def test_values_of_the_wrong_type_are_not_a_thread(change: Callable[[dict], object], error: str) -> None:

@@ -405,6 +405,14 @@ def test_values_of_the_wrong_type_inside_a_status_are_not_a_thread(change: dict[
     assert raised.value.reason == f"malformed status JSON ({error})"
 
 
+@pytest.mark.parametrize("uri", ["", "110446183735368325", "https://mastodon.social/users/halcy/statuses/1 and more"])
+def test_a_status_uri_that_is_not_a_url_is_not_a_thread(uri: str) -> None:
+    """The uri is the post's id: it must be one."""
+    with pytest.raises(NotAThread) as raised:
+        mastodon.parse(API + "110446183735368325", one_status(uri=uri))
+    assert raised.value.reason == "malformed status JSON (a uri or account url that is not an http(s) URL)"
+
+
 def test_counts_and_texts_of_the_wrong_type_are_unknown() -> None:
     account = status_json(load_cassette(HASHTAG_MEDIA), "110446183735368325")["account"] | {"display_name": {}}
     captures = one_status(

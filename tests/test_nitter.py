@@ -51,6 +51,7 @@ def test_canonical_url(url, expected):
         "https://nitter.net/jack",
         "https://nitter.net/search?q=%23archives",
         "https://nitter.net/jack/status/abc",
+        "https://nitter.net/jack/status/２０",  # digits, but not a tweet id's
         "https://nitter.net/jack/status/20/likes",
         "ftp://nitter.net/jack/status/20",
         "nitter.net/jack/status/20",

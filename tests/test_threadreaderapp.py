@@ -301,6 +301,14 @@ def test_a_post_the_page_repeats_is_one_post() -> None:
     assert parse_thread(ANA_URL, repeated.encode()).posts == tuple(ANA_POSTS)
 
 
+@pytest.mark.parametrize("value", ["", "x", f" {ANA_IDS[1]} ", "１２３"])
+def test_a_post_without_a_tweet_id_is_a_broken_page(value: str) -> None:
+    body = ANA.read_bytes().replace(f'data-tweet="{ANA_IDS[1]}"'.encode(), f'data-tweet="{value}"'.encode())
+    with pytest.raises(NotAThread) as raised:
+        parse_thread(ANA_URL, body)
+    assert raised.value.reason == f"a post's data-tweet is {value!r}, not a tweet id"
+
+
 def test_a_forced_mirror_keeps_its_host() -> None:
     url = "http://127.0.0.1:8123/thread/2090104857600000000.html"
     thread = parse_thread(url, ANA.read_bytes())

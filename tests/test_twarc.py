@@ -299,8 +299,12 @@ def test_a_line_json_cannot_read_is_reported(tmp_path, line, reason):
 @pytest.mark.parametrize(
     "change, reason",
     [
-        (lambda tweet, user: tweet["public_metrics"].update(retweet_count=1 << 64), "count 18446744073709551616 out of range"),
-        (lambda tweet, user: tweet.update(author_id=1379899464345923590), "a user id that is a JSON int"),
+        (lambda tweet, user: tweet["public_metrics"].update(retweet_count=1 << 64),
+         "tweet 1394735776701816834: count 18446744073709551616 out of range"),
+        (lambda tweet, user: tweet.update(author_id=1379899464345923590),
+         "tweet 1394735776701816834: a user id that is a JSON int"),
+        (lambda tweet, user: tweet.update(id="１３９４７３５７７６７０１８１６８３４"),  # digits, but not ASCII
+         "tweet １３９４７３５７７６７０１８１６８３４: '１３９４７３５７７６７０１８１６８３４' is not a tweet id"),
     ],
 )
 def test_a_tweet_with_a_value_sqlite_cannot_hold_is_reported(tmp_path, change, reason):
@@ -308,7 +312,7 @@ def test_a_tweet_with_a_value_sqlite_cannot_hold_is_reported(tmp_path, change, r
     path.write_bytes(two_tweets(change))
     threads, errors = read_all(path)
     assert [thread.id for thread in threads] == ["twitter:1394735776701816833"]
-    assert [(error.line, error.reason) for error in errors] == [(1, f"tweet 1394735776701816834: {reason}")]
+    assert [(error.line, error.reason) for error in errors] == [(1, reason)]
 
 
 def test_texts_of_the_wrong_type_are_unknown(tmp_path):

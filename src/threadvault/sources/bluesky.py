@@ -88,7 +88,7 @@ def canonical_url(url: str) -> str:
     return f"{target.origin or WEB}/profile/{target.actor}/post/{target.rkey}"
 
 
-MALFORMED = (KeyError, TypeError, AttributeError)  # what reading a value of the wrong type in an answer raises
+MALFORMED = (KeyError, TypeError, AttributeError, ValueError)  # what reading a value of the wrong type raises
 
 
 def plan(url: str, captures: Mapping[str, Capture]) -> list[str]:
@@ -376,6 +376,8 @@ def _author(profile: Json) -> Author:
 
 
 def _post_id(uri: str) -> str:
+    if not _AT_URI.fullmatch(uri):
+        raise ValueError(f"{uri[:80]!r} is not the at:// URI of a post")
     return global_id(NAME, uri)
 
 

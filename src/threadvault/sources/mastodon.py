@@ -53,6 +53,7 @@ UNREADABLE = {401, 403, 404, 410}
 MEDIA_KINDS = {"image": "image", "gifv": "gif", "video": "video", "audio": "audio"}
 STATUS_KEYS = {"id": str, "uri": str, "content": str, "account": dict}
 ACCOUNT_KEYS = {"id": str, "acct": str, "url": str}
+WEB_ADDRESS = re.compile(r"https?://\S+")
 
 # Content HTML, read as BeautifulSoup did: strings in these elements are not text, and
 # whitespace in these is kept as it is.  libxml2 stops nesting at 255 levels.
@@ -173,6 +174,8 @@ def _checked(url: str, status: Any) -> Status:
     account = status.get("account") if isinstance(status, dict) else None
     if not (_has(status, STATUS_KEYS) and _has(account, ACCOUNT_KEYS)):
         raise NotAThread(url, "malformed status JSON (needs id, uri, content, and account with id, acct, url)")
+    if not (WEB_ADDRESS.fullmatch(status["uri"]) and WEB_ADDRESS.fullmatch(account["url"])):  # they make the ids
+        raise NotAThread(url, "malformed status JSON (a uri or account url that is not an http(s) URL)")
     return status  # type: ignore[no-any-return]
 
 

@@ -39,7 +39,8 @@ KNOWN_HOSTS = ("nitter.net", "nitter.poast.org", "nitter.privacydev.net", "xcanc
 PATTERN = re.compile(r"https?://(?:%s)(?::\d+)?(?:[/?#]|$)" % "|".join(map(re.escape, KNOWN_HOSTS)), re.IGNORECASE)
 
 STATUS_PATH = re.compile(
-    r"/(?P<user>[A-Za-z0-9_]+)/(?:status|statuses)/(?P<id>\d{1,19})(?:/(?:photo|video|history)(?:/\d+)?)?/?"
+    r"/(?P<user>[A-Za-z0-9_]+)/(?:status|statuses)/(?P<id>\d{1,19})(?:/(?:photo|video|history)(?:/\d+)?)?/?",
+    re.ASCII,  # a tweet id is ASCII digits; \d alone would take "１２３" too
 )
 PROXIED = re.compile(
     r"/pic/(?:orig/)?(?P<pic_enc>enc/)?(?P<pic>[^/]+)|/video/(?P<video_enc>enc/)?[0-9A-Fa-f]+/(?P<video>[^/]+)"

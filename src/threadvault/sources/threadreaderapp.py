@@ -62,6 +62,7 @@ MEDIA_CLASSES = frozenset({"entity-image", "entity-video-gif", "entity-video"})
 OWN_STRINGS = frozenset({"script", "style", "template", "rt", "rp"})
 # libxml2 stops nesting at 255 levels, which keeps the recursive walks below within Python's limit.
 PARSER = etree.HTMLParser(encoding="utf-8")
+TWEET_ID = re.compile(r"[0-9]{1,20}")
 PLACEHOLDER = "/images/1px.png"
 GENERIC_ALT = ("", "Image")  # what TRA and X write when the author gave no description
 RESOLUTION = re.compile(r"/(\d+)x(\d+)/")
@@ -140,7 +141,7 @@ def _parse_thread(url: str, captures: Mapping[str, Capture]) -> Thread:
     capture = _html_capture(url, captures)
     text = capture.text()
     page = etree.fromstring(text.encode("utf-8"), PARSER)  # None for a page of nothing but comments
-    divs = _each_once(POSTS(page)) if page is not None else []
+    divs = _post_divs(url, page) if page is not None else []
     if not divs:
         raise NotAThread(url, _no_posts_reason(BeautifulSoup(text, "lxml")))
     author = _author(page, divs[0])
@@ -164,11 +165,14 @@ def _parse_thread(url: str, captures: Mapping[str, Capture]) -> Thread:
     )
 
 
-def _each_once(divs: list[etree._Element]) -> list[etree._Element]:
+def _post_divs(url: str, page: etree._Element) -> list[etree._Element]:
     """The posts in order, a tweet the page repeats (as a botched save can) only where it first appears."""
     first: dict[str, etree._Element] = {}
-    for div in divs:
-        first.setdefault(str(div.get("data-tweet")), div)
+    for div in POSTS(page):
+        tweet_id = str(div.get("data-tweet"))
+        if not TWEET_ID.fullmatch(tweet_id):
+            raise NotAThread(url, f"a post's data-tweet is {tweet_id[:40]!r}, not a tweet id")
+        first.setdefault(tweet_id, div)
     return list(first.values())
 
 

@@ -35,6 +35,7 @@ from threadvault.sources.tweets import (
     Tweet,
     api_time,
     best_video,
+    checked_id,
     count,
     edit_times,
     is_own_media,
@@ -165,7 +166,7 @@ def _v2_entry(tweet: Tweet) -> Entry:
 
 def _v2_post(tweet: Tweet) -> Post:
     """A flattened v2 tweet as a Post."""
-    tweet_id = tweet["id"]
+    tweet_id = checked_id(tweet["id"])
     author = _author(tweet.get("author"))
     original = _retweeted(tweet)
     content = original or tweet
@@ -217,7 +218,7 @@ def _retweeted(tweet: Tweet) -> Tweet | None:
 def _reply_to(tweet: Tweet) -> str | None:
     for ref in tweet.get("referenced_tweets") or ():
         if ref.get("type") == "replied_to":
-            return global_id("twitter", ref["id"])
+            return global_id("twitter", checked_id(ref["id"]))
     return None
 
 

@@ -27,6 +27,7 @@ Tweet = Mapping[str, Any]
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 MEDIA_KINDS = {"photo": "image", "video": "video", "animated_gif": "gif"}
 OWN_MEDIA = re.compile(r"/status/(\d+)/(?:photo|video)/\d+$")
+TWEET_ID = re.compile(r"[0-9]{1,20}")
 # What converting a record of the wrong shape raises: reported per record, never past it.
 BAD_RECORD = (KeyError, TypeError, ValueError, AttributeError, IndexError)
 
@@ -60,6 +61,13 @@ def edit_times(tweet_id: str, created_at: str | None, history: Sequence[str]) ->
 def string(value: Any) -> str | None:
     """A text field, or None where the record holds something else."""
     return value if isinstance(value, str) else None
+
+
+def checked_id(value: Any) -> str:
+    """A tweet id, ASCII digits in a string in every tweet format; anything else makes the record unusable."""
+    if not (isinstance(value, str) and TWEET_ID.fullmatch(value)):
+        raise ValueError(f"{str(value)[:40]!r} is not a tweet id")
+    return value
 
 
 def user_id(value: Any) -> str:
@@ -136,7 +144,7 @@ def v1_post(tweet: Tweet, author: Author | None = None) -> Post:
     if content is not tweet:
         text = retweet_text(content["user"]["screen_name"], text)
         mentions.insert(0, content["user"]["screen_name"])
-    tweet_id = tweet["id_str"]
+    tweet_id = checked_id(tweet["id_str"])
     created_at, edited_at = edit_times(tweet_id, classic_time(tweet["created_at"]), _v1_edits(tweet))
     return Post(
         id=global_id("twitter", tweet_id),
@@ -157,8 +165,8 @@ def v1_post(tweet: Tweet, author: Author | None = None) -> Post:
     )
 
 
-def _reply_to(tweet_id: str | None) -> str | None:
-    return global_id("twitter", tweet_id) if tweet_id else None
+def _reply_to(parent: str | None) -> str | None:
+    return global_id("twitter", checked_id(parent)) if parent else None
 
 
 def _v1_edits(tweet: Tweet) -> Sequence[str]:
