@@ -46,7 +46,8 @@ def run_job(db_path: Path, urls: list[str], settings: FetchSettings = SETTINGS) 
     db = store.open_archive(db_path)
     assert jobs.enqueue(db, urls, forced_source="threadreaderapp").rejected == []
     done: list[str] = []
-    report = asyncio.run(jobs.FetchJob(db_path, settings, jobs.JobOptions(), lambda url, *_, **__: done.append(url)).run())
+    job = jobs.FetchJob(db_path, settings, jobs.JobOptions(), progress=lambda url, *_, **__: done.append(url))
+    report = asyncio.run(job.run())
     assert done == urls
     return report
 
@@ -143,7 +144,8 @@ def serve_bomb(httpserver) -> tuple[str, str]:
 def test_a_gzip_bomb_fails_with_a_clear_reason(httpserver, archive: Archive) -> None:
     url, good_url = serve_bomb(httpserver)
     report = run_job(archive.db_path, [url, good_url])
-    archive.check_failed(report, url, good_url, f"undecodable body: decoded body larger than {MAX_DECODED_BYTES:,} bytes")
+    reason = f"undecodable body: decoded body larger than {MAX_DECODED_BYTES:,} bytes"
+    archive.check_failed(report, url, good_url, reason)
 
 
 def test_a_gzip_bomb_costs_no_more_memory_than_the_decode_limit(httpserver, archive: Archive) -> None:
@@ -166,7 +168,8 @@ def test_a_body_larger_than_the_limit(httpserver, archive: Archive, declared: bo
         httpserver.expect_request(HOSTILE_PATH).respond_with_response(
             Response(iter([page[:1000], page[1000:]]), content_type="text/html"))
     good_url = serve_page(httpserver, GOOD)
-    report = run_job(archive.db_path, [httpserver.url_for(HOSTILE_PATH), good_url], replace(SETTINGS, max_bytes=100_000))
+    settings = replace(SETTINGS, max_bytes=100_000)
+    report = run_job(archive.db_path, [httpserver.url_for(HOSTILE_PATH), good_url], settings)
     archive.check_failed(report, httpserver.url_for(HOSTILE_PATH), good_url, "body larger than the 100,000-byte limit")
 
 
@@ -186,7 +189,8 @@ def test_a_redirect_to_another_scheme(httpserver, archive: Archive, location: st
     good_url = serve_page(httpserver, GOOD)
     report = run_job(archive.db_path, [httpserver.url_for(HOSTILE_PATH), good_url])
     scheme = location.split(":")[0]
-    archive.check_failed(report, httpserver.url_for(HOSTILE_PATH), good_url, f"redirect to unsupported scheme {scheme}:")
+    reason = f"redirect to unsupported scheme {scheme}:"
+    archive.check_failed(report, httpserver.url_for(HOSTILE_PATH), good_url, reason)
 
 
 @pytest.mark.parametrize(
@@ -198,7 +202,8 @@ def test_a_redirect_to_another_scheme(httpserver, archive: Archive, location: st
     ],
     ids=["error", "rate-limited", "challenge"],
 )
-def test_an_error_page_sent_with_status_200(httpserver, archive: Archive, title: str, heading: str, reason: str) -> None:
+def test_an_error_page_sent_with_status_200(httpserver, archive: Archive, title: str, heading: str,
+                                            reason: str) -> None:
     page = f"<!DOCTYPE html><html><head><title>{title}</title></head><body><h1>{heading}</h1></body></html>"
     httpserver.expect_request(HOSTILE_PATH).respond_with_data(page, content_type="text/html")
     good_url = serve_page(httpserver, GOOD)
@@ -227,12 +232,16 @@ def test_a_server_error_then_recovery_is_retried_into_the_archive(httpserver, ar
 
 
 def test_a_url_that_failed_with_a_server_error_is_fetched_again_by_the_next_run(httpserver, archive: Archive) -> None:
-    down = [True]
-    httpserver.expect_request(f"/thread/{GOOD.root_id}.html").respond_with_handler(
-        lambda request: Response("<h1>503</h1>", status=503) if down[0] else Response(GOOD.html, content_type="text/html"))
+    down = threading.Event()
+    down.set()
+
+    def answer(request: object) -> Response:
+        return Response("<h1>503</h1>", status=503) if down.is_set() else Response(GOOD.html, content_type="text/html")
+
+    httpserver.expect_request(f"/thread/{GOOD.root_id}.html").respond_with_handler(answer)
     url = httpserver.url_for(f"/thread/{GOOD.root_id}.html")
     assert [failed for failed, _ in run_job(archive.db_path, [url]).failed] == [url]
-    down[0] = False
+    down.clear()
     assert run_job(archive.db_path, [url]).archived == [url]
 
 
@@ -247,7 +256,8 @@ CHARSET_PAGE = thread_page(HOSTILE_ID, "charsets", ["Café au lait", "naïve ré
     [
         ("text/html", CHARSET_PAGE, ["Café au lait", "naïve résumé"]),
         ("text/html; charset=x-no-such-charset", CHARSET_PAGE, ["Café au lait", "naïve résumé"]),
-        ("text/html; charset=utf-8", CHARSET_PAGE.replace("é".encode(), b"\xe9"), ["Caf\ufffd au lait", "naïve r\ufffdsum\ufffd"]),
+        ("text/html; charset=utf-8", CHARSET_PAGE.replace("é".encode(), b"\xe9"),
+         ["Caf\ufffd au lait", "naïve r\ufffdsum\ufffd"]),
         # The header wins over the page's <meta charset>, as in a browser; the bytes stay in the WARC file.
         ("text/html; charset=iso-8859-1", CHARSET_PAGE, ["CafÃ© au lait", "naÃ¯ve rÃ©sumÃ©"]),
     ],
@@ -314,8 +324,8 @@ class WireServer:
                 pass
 
 
-def response_head(status: str = "200 OK", length: int | None = None, content_type: str = "text/html; charset=utf-8") -> bytes:
-    lines = [f"HTTP/1.1 {status}", f"Content-Type: {content_type}", "Connection: close"]
+def response_head(status: str = "200 OK", length: int | None = None) -> bytes:
+    lines = [f"HTTP/1.1 {status}", "Content-Type: text/html; charset=utf-8", "Connection: close"]
     lines += [f"Content-Length: {length}"] if length is not None else []
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
