@@ -224,7 +224,8 @@ def _reply_to(tweet: Tweet) -> str | None:
 
 def _media(attached: Iterable[Mapping[str, Any]]) -> Iterator[Media]:
     for media in attached:
-        url = best_video(media.get("variants") or ()) or string(media.get("url")) or string(media.get("preview_image_url"))
+        variants = media.get("variants") or ()
+        url = best_video(variants) or string(media.get("url")) or string(media.get("preview_image_url"))
         if url:
             kind = MEDIA_KINDS.get(media.get("type", ""), "image")
             yield Media(url=url, kind=kind, alt_text=string(media.get("alt_text")) or None)
