@@ -41,6 +41,8 @@ URL = re.compile(
     % COMMON_TLDS,
     re.VERBOSE | re.IGNORECASE,
 )
+# Every URL has a scheme's "://" or a dot before one of COMMON_TLDS: text without either has none.
+MAY_HOLD_URL = re.compile(r"://|\.(?:%s)\b" % COMMON_TLDS, re.IGNORECASE)
 TRAILING_PUNCTUATION = ".,;:!?'\"”’»"
 
 
@@ -134,7 +136,9 @@ def _is_tag_char(char: str) -> bool:
 
 
 def _url_spans(text: str) -> list[tuple[int, int, Link]]:
-    spans = []
+    spans: list[tuple[int, int, Link]] = []
+    if not MAY_HOLD_URL.search(text):  # URL tries its long pattern at every word
+        return spans
     for match in URL.finditer(text):
         raw = match.group(0)
         if not is_truncated(raw):
