@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import socket
 import sqlite3
 import struct
@@ -28,6 +27,7 @@ from werkzeug import Response
 
 from pagegen import GeneratedThread, generated_thread, thread_page
 from threadvault import jobs, store
+from threadvault.sources import threadreaderapp
 from threadvault.captures import MAX_DECODED_BYTES
 from threadvault.fetch import FetchSettings
 from threadvault.jobs import JobReport
@@ -246,24 +246,27 @@ def test_a_url_that_failed_with_a_server_error_is_fetched_again_by_the_next_run(
     assert run_job(archive.db_path, [url]).archived == [url]
 
 
-@pytest.mark.xfail(strict=True, raises=asyncio.TimeoutError,
-                   reason="FetchJob._worker dies on an error that is not a ThreadvaultError (here save_thread's "
-                          "UnicodeEncodeError); work.join() then waits forever for the URLs still queued")
-def test_an_unexpected_error_fails_its_url_and_the_job_goes_on(httpserver, archive: Archive) -> None:
-    """A Bluesky display name with a lone surrogate (JSON's \\ud83d), which SQLite cannot store."""
-    answer = json.loads((Path(__file__).parent / "fixtures" / "bluesky" /
-                         "marshalx-getPostThread-3kaheyt6vpc22-recordWithMedia.json").read_text())
-    answer["thread"]["post"]["author"]["displayName"] = "cut \ud83d"
-    httpserver.expect_request("/xrpc/app.bsky.feed.getPostThread").respond_with_data(
-        json.dumps(answer), content_type="application/json")
-    url = httpserver.url_for("/profile/did:plc:kvwvcn5iqfooopmyzvb4qzba/post/3kaheyt6vpc22")
+def test_an_unexpected_error_fails_its_url_and_the_job_goes_on(httpserver, archive: Archive, monkeypatch) -> None:
+    """A bug in a parser (here a TypeError from parse) costs its URL, never the job."""
+    broken = thread_page("1300000000000000777", "broken", ["a post"])
+    httpserver.expect_request("/thread/1300000000000000777.html").respond_with_data(broken, content_type="text/html")
+    url = httpserver.url_for("/thread/1300000000000000777.html")
     good_url = serve_page(httpserver, GOOD)
+    real_parse = threadreaderapp.parse
+
+    def buggy_parse(page_url, captures):
+        if "777" in page_url:
+            raise TypeError("'NoneType' object is not subscriptable")
+        return real_parse(page_url, captures)
+
+    monkeypatch.setattr(threadreaderapp, "parse", buggy_parse)
     db = store.open_archive(archive.db_path)
-    jobs.enqueue(db, [url], forced_source="bluesky")
-    jobs.enqueue(db, [good_url], forced_source="threadreaderapp")
+    jobs.enqueue(db, [url, good_url], forced_source="threadreaderapp")
     job = jobs.FetchJob(archive.db_path, SETTINGS, jobs.JobOptions())
     report = asyncio.run(asyncio.wait_for(job.run(), 10))  # takes a second when nothing hangs
-    assert report.archived == [good_url] and [failed for failed, _ in report.failed] == [url]
+    assert report.archived == [good_url]
+    assert report.failed == [(url, f"{url}: internal error, please report it: "
+                                   "TypeError(\"'NoneType' object is not subscriptable\")")]
     archive.check_unchanged()
 
 

@@ -626,8 +626,6 @@ def with_lone_surrogate(name: str, change: Callable[[Any], None]) -> dict[str, C
     return {**captures, url: Capture(url, 200, JSON, body, FETCHED_AT, captures[url].id)}
 
 
-@pytest.mark.xfail(strict=True, raises=UnicodeEncodeError,
-                   reason="a lone surrogate escape passes json.loads and the parsers; store.save_thread cannot bind it")
 @pytest.mark.parametrize(
     "name, change",
     [
@@ -640,8 +638,6 @@ def test_a_lone_surrogate_is_refused_or_saved(name: str, change: Callable[[Any],
     parse_page(PAGES[name], with_lone_surrogate(name, change), False)
 
 
-@pytest.mark.xfail(strict=True, raises=UnicodeEncodeError,
-                   reason="a lone surrogate escape passes json.loads and the importer; store.save_thread cannot bind it")
 def test_a_lone_surrogate_in_a_twarc_line_is_reported_or_saved() -> None:
     line = json.loads((FIXTURES / "twarc2" / "twarc-csv-edited.jsonl").read_text())
     line["data"][0]["text"] = LONE_SURROGATE

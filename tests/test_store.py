@@ -498,3 +498,11 @@ def test_open_archive_creates_the_directory(tmp_path: Path) -> None:
 
     assert path.exists()
     assert "posts" in db.table_names()
+
+
+def test_a_lone_surrogate_is_stored_as_a_replacement_character(db: sqlite_utils.Database) -> None:
+    cut = post(1, "cut emoji \ud83d here", hashtags=("tag\udfff",))
+    result = store.save_thread(db, thread(cut), captured_at="2026-11-30T06:00:00Z")
+    assert result.new_posts == 1
+    assert post_row(db, cut.id)["text"] == "cut emoji \ufffd here"
+    assert [row["display"] for row in rows(db, "hashtags", "display")] == ["tag\ufffd"]

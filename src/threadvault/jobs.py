@@ -198,6 +198,10 @@ class FetchJob:
             url, source_name = await work.get()
             try:
                 outcome, new_work = await self._archive(url, source_name, fetcher, warc)
+            except Exception as error:  # a bug must cost one URL, not hang or end the whole job
+                outcome, new_work = f"failed: {error!r}", []
+                self._fail(url, f"{url}: internal error, please report it: {error!r}")
+            try:
                 for item in new_work:
                     work.put_nowait(item)
                 self.progress(url, outcome, remaining=work.qsize())

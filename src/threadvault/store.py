@@ -22,9 +22,11 @@ Each upsert skips rows it would not change, so rowcounts tell what changed.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, is_dataclass, replace
 from pathlib import Path
+from typing import TypeVar
 
 import sqlite_utils
 
@@ -33,6 +35,8 @@ from threadvault.migrations import migrations
 from threadvault.model import Author, Post, Thread
 
 DEFAULT_DB = Path("db/threadvault.db")
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # in a Python str every surrogate is a lone one
+T = TypeVar("T")
 TITLE_WIDTH = 80
 
 # Merge rules for one column; {t} is the table (the stored row), excluded the incoming one.
@@ -200,8 +204,29 @@ def save_thread(
 
     ``captured_at`` is when its captures were made; ``capture_ids`` are their
     ids, and name a post's capture when it is the only one and the post does
-    not name its own.  What was forgotten on request is never written.
+    not name its own.  What was forgotten on request is never written.  A lone
+    surrogate (JSON's ``"\ud83d"`` cut from its pair), which UTF-8 cannot hold,
+    is stored as U+FFFD.
     """
+    try:
+        return _save_thread(db, thread, captured_at, capture_ids)
+    except UnicodeEncodeError:  # the transaction was rolled back: nothing half-written
+        return _save_thread(db, _valid_unicode(thread), captured_at, capture_ids)
+
+
+def _valid_unicode(value: T) -> T:
+    """The value with every lone surrogate in its strings, however deeply nested, replaced by U+FFFD."""
+    if isinstance(value, str):
+        return LONE_SURROGATE.sub("\ufffd", value)  # type: ignore[return-value]
+    if isinstance(value, tuple):
+        return tuple(_valid_unicode(item) for item in value)  # type: ignore[return-value]
+    if is_dataclass(value) and not isinstance(value, type):
+        changes = {field.name: _valid_unicode(getattr(value, field.name)) for field in fields(value)}
+        return replace(value, **changes)  # type: ignore[return-value]
+    return value
+
+
+def _save_thread(db: sqlite_utils.Database, thread: Thread, captured_at: str, capture_ids: Sequence[str]) -> SaveResult:
     kept = without_forgotten(db, thread)
     if kept is None:
         return SaveResult(thread.id, 0, 0, unchanged=True, forgotten=True)
