@@ -280,6 +280,15 @@ def test_parse_reads_br_as_a_line_break():
                                            "the middle of the story is gone.\n\nThat is why 🎉#WebArchiving")
 
 
+def test_text_nested_thousands_deep_is_not_a_thread():
+    body = (NITTER / "status-selfthread-constructed.html").read_text()
+    content = '<div class="tweet-content media-body" dir="auto">'
+    body = body.replace(content, content + "<span>" * 3000 + "deep" + "</span>" * 3000, 1)
+    with pytest.raises(NotAThread) as raised:
+        nitter.parse(SELFTHREAD, {SELFTHREAD: capture(SELFTHREAD, body)})
+    assert raised.value.reason == "HTML nested too deeply to read"
+
+
 CHALLENGE = "<!DOCTYPE html><html><head><title>Verifying your browser</title></head><body><p>One moment</p></body></html>"
 BAD_GATEWAY = "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center></body></html>"
 

@@ -71,6 +71,13 @@ def plan(url: str, captures: Mapping[str, Capture]) -> list[str]:
 
 
 def parse(url: str, captures: Mapping[str, Capture]) -> Thread:
+    try:
+        return _thread(url, captures)
+    except RecursionError:  # the text is read recursively; no Nitter page nests a thousand deep
+        raise NotAThread(url, "HTML nested too deeply to read") from None
+
+
+def _thread(url: str, captures: Mapping[str, Capture]) -> Thread:
     pages, missing = _walk(url, captures)
     if missing:
         raise NotAThread(url, f"page {missing} was not captured")
