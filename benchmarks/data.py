@@ -18,6 +18,7 @@ from itertools import accumulate
 from pathlib import Path
 
 from threadvault.model import Author, Capture, Link, Media, Post, Thread
+from threadvault.sources import bluesky
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -169,8 +170,6 @@ def _bsky_post(rng: random.Random, did: str, handle: str, rkey: str, parent: str
 
 def bluesky_capture(index: int, posts: int = 25) -> tuple[str, dict[str, Capture]]:
     """The captures of a thread read from its first post, whose URL names the DID (no handle to resolve)."""
-    from threadvault.sources import bluesky
-
     rng = random.Random(index)
     did, handle = f"did:plc:bench{index % 5000:020d}", f"writer{index % 5000}.bsky.social"
     rkeys = [f"3l{index:08d}{n:03d}" for n in range(posts)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import shutil
 import sqlite3
 import time
 from multiprocessing.connection import Connection
@@ -110,7 +111,5 @@ def _serve(pages: int, port: Connection) -> None:
 
 
 def _empty(folder: Path) -> None:
-    import shutil
-
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)

@@ -12,6 +12,7 @@ measurements, not tests: nothing here fails on a number.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sys
 import time
@@ -54,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     print(f"threadvault benchmarks: {'smoke' if options.smoke else 'quick' if options.quick else 'full'} run; "
           f"Python {platform.python_version()}, {platform.machine()}, {_cores()} cores", flush=True)
+    if "imports" in (options.stage or STAGES) and scale.import_bytes < 1_000_000_000:
+        print(f"Imports are scaled down to {scale.import_bytes / 1e6:g} MB a file; --import-mb 1000 for 1 GB files.")
     figures: list[Figure] = []
     started = time.perf_counter()
     for stage in options.stage or STAGES:
@@ -88,8 +91,6 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _cores() -> int:
-    import os
-
     return len(os.sched_getaffinity(0))
 
 
