@@ -15,20 +15,24 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
+from threadvault import captures
 from threadvault.captures import (
+    FileDigest,
     WarcWriter,
+    copy_payload,
     decode_body,
     finish_rewrite,
+    import_uri,
     is_cut_off,
     is_warc,
     iter_captures,
     read_capture,
-    response_offsets,
+    record_offsets,
     unindexed,
     verify,
     write_without,
 )
-from threadvault.errors import CaptureCorrupt
+from threadvault.errors import CaptureCorrupt, ThreadvaultError
 from threadvault.fetch import Exchange
 from threadvault.model import Capture
 
@@ -311,14 +315,12 @@ def test_verify_reports_a_row_whose_sha256_differs(tmp_path):
 def test_verify_reports_a_row_pointing_at_another_record(tmp_path):
     rows = written(tmp_path, 2)
     (problem,) = verify(tmp_path, [{**rows[0], "offset": rows[1]["offset"]}])
-    assert problem.reason == f"response record {rows[0]['id']} is not at this offset"
+    assert problem.reason == f"record {rows[0]['id']} is not at this offset"
 
 
 def test_unindexed_finds_records_missing_from_the_index(tmp_path):
     rows = written(tmp_path, 3, max_file_bytes=1)
-    found = list(unindexed(tmp_path, {rows[0]["id"], rows[2]["id"]}))
-    assert [row for row, _ in found] == [rows[1]]
-    assert found[0][1].body == PAGE + b"<!-- 2 -->"
+    assert list(unindexed(tmp_path, {rows[0]["id"], rows[2]["id"]})) == [rows[1]]
     assert list(unindexed(tmp_path, {row["id"] for row in rows})) == []
     assert list(unindexed(tmp_path / "absent", set())) == []
 
@@ -329,7 +331,7 @@ def test_unindexed_reads_every_file_before_reporting_a_damaged_one(tmp_path):
     damaged.write_bytes(cut_in_half(damaged.read_bytes(), rows[0]))  # a run killed mid-write
     found = []
     with pytest.raises(CaptureCorrupt) as raised:
-        for row, _ in unindexed(tmp_path, set()):
+        for row in unindexed(tmp_path, set()):
             found.append(row)
     assert found == rows[1:]
     assert (raised.value.file, raised.value.offset) == (str(damaged), rows[0]["offset"])
@@ -341,7 +343,7 @@ def test_unindexed_collects_each_damaged_file_when_given_a_list(tmp_path):
         path = tmp_path / row["warc_file"]
         path.write_bytes(cut_in_half(path.read_bytes(), row))
     damaged = []
-    found = [row for row, _ in unindexed(tmp_path, set(), damaged)]
+    found = list(unindexed(tmp_path, set(), damaged))
     assert found == rows[2:]
     assert [(damage.file, damage.offset) for damage in damaged] == [
         (str(tmp_path / row["warc_file"]), row["offset"]) for row in rows[:2]
@@ -403,7 +405,7 @@ def test_write_without_copies_every_other_record_byte_for_byte(tmp_path):
     dropped = data[rows[1]["offset"] : rows[2]["offset"]]  # the response and its request record
     assert copy.read_bytes() == data.replace(dropped, b"")
     assert offsets == {rows[0]["id"]: rows[0]["offset"], rows[2]["id"]: rows[2]["offset"] - len(dropped)}
-    assert response_offsets(copy) == offsets
+    assert record_offsets(copy) == offsets
     finish_rewrite(path)
     moved = [{**row, "offset": offsets[row["id"]]} for row in (rows[0], rows[2])]
     assert not copy.exists() and list(verify(tmp_path, moved)) == []
@@ -593,3 +595,166 @@ def test_decode_body_refuses(encoded, coding, error):
     with pytest.raises(ValueError) as raised:
         decode_body(encoded, coding, max_bytes=1_000)
     assert str(raised.value).startswith(error)
+
+
+# -- resource records: imported files --------------------------------------------------------------
+
+IMPORTED = b"".join(b'{"id": "%d", "text": "line %d"}\n' % (n, n) for n in range(20_000))  # 0.7 MB: many chunks
+
+
+def written_resource(warc_dir: Path, data: bytes = IMPORTED, **options) -> tuple[dict, Path]:
+    source = warc_dir.parent / "collection.jsonl"
+    source.write_bytes(data)
+    with make_writer(warc_dir, **options) as writer:
+        row = writer.write_resource(source, FileDigest.of(source), uri=import_uri(hashlib.sha256(data).hexdigest()),
+                                    content_type="application/x-ndjson", fetched_at="2026-11-30T05:49:51Z")
+    return row, source
+
+
+def test_write_resource_round_trip(tmp_path):
+    warc_dir = tmp_path / "warc"
+    row, _ = written_resource(warc_dir)
+
+    sha256 = hashlib.sha256(IMPORTED).hexdigest()
+    digest = "sha1:" + base64.b32encode(hashlib.sha1(IMPORTED).digest()).decode()
+    assert row == {
+        "id": "<urn:uuid:00000000-0000-4000-8000-000000000002>",
+        "url": f"urn:threadvault:import:{sha256}",
+        "fetched_at": "2026-11-30T05:49:51Z",
+        "status": None,
+        "content_type": "application/x-ndjson",
+        "sha256": sha256,
+        "size": len(IMPORTED),
+        "warc_file": FIRST_FILE,
+        "offset": row["offset"],
+        "length": row["length"],
+        "warc_payload_digest": digest,
+    }
+    head = members(warc_dir / FIRST_FILE).split(b"\r\n\r\n")[2].decode().strip().split("\r\n")  # the resource's
+    assert head == [
+        "WARC/1.0",
+        "WARC-Type: resource",
+        "WARC-Record-ID: <urn:uuid:00000000-0000-4000-8000-000000000002>",
+        "WARC-Date: 2026-11-30T05:49:51Z",
+        f"WARC-Target-URI: urn:threadvault:import:{sha256}",
+        f"WARC-Payload-Digest: {digest}",
+        f"WARC-Block-Digest: {digest}",
+        "X-Threadvault-Filename: collection.jsonl",
+        "Content-Type: application/x-ndjson",
+        f"Content-Length: {len(IMPORTED)}",
+    ]
+    assert list(verify(warc_dir, [row])) == []
+    copied = io.BytesIO()
+    copy_payload(warc_dir, row, copied)
+    assert copied.getvalue() == IMPORTED
+    assert list(unindexed(warc_dir, set())) == [row]
+    assert read_capture(warc_dir, row) == Capture(row["url"], 200, (("Content-Type", "application/x-ndjson"),),
+                                                  IMPORTED, "2026-11-30T05:49:51Z", row["id"])
+    with open(warc_dir / FIRST_FILE, "rb") as fh:  # warcio's reader agrees on where it is
+        records = ArchiveIterator(fh)
+        assert [(records.get_record_offset(), records.get_record_length()) for record in records
+                if record.rec_type == "resource"] == [(row["offset"], row["length"])]
+
+
+@pytest.mark.parametrize(
+    "damage, reason",
+    [
+        (flip_byte, "unreadable record (Error -3 while decompressing data: "),
+        (alter_payload, "payload does not match its WARC-Payload-Digest sha1:"),
+        (cut_in_half, "record is truncated: "),
+    ],
+)
+def test_verify_catches_a_damaged_resource_record(tmp_path, damage, reason):
+    warc_dir = tmp_path / "warc"
+    row, _ = written_resource(warc_dir)
+    path = warc_dir / FIRST_FILE
+    path.write_bytes(damage(path.read_bytes(), row))
+
+    (problem,) = verify(warc_dir, [row])
+
+    assert (problem.file, problem.offset) == (str(path), row["offset"])
+    assert problem.reason.startswith(reason)
+    with pytest.raises(CaptureCorrupt):
+        copy_payload(warc_dir, row, io.BytesIO())
+    damaged = []
+    assert list(unindexed(warc_dir, set(), damaged)) == [] and len(damaged) == 1
+
+
+def test_a_resource_is_read_whole_only_below_the_size_limit(tmp_path, monkeypatch):
+    warc_dir = tmp_path / "warc"
+    row, _ = written_resource(warc_dir)
+    monkeypatch.setattr(captures, "MAX_DECODED_BYTES", len(IMPORTED) - 1)
+    with pytest.raises(CaptureCorrupt, match=f"resource larger than {len(IMPORTED) - 1:,} bytes: too large to read whole"):
+        read_capture(warc_dir, row)
+    copied = io.BytesIO()
+    copy_payload(warc_dir, row, copied)  # streamed: no limit
+    assert copied.getvalue() == IMPORTED
+
+
+def test_copy_payload_of_a_response_is_its_body_as_sent(tmp_path):
+    (row,) = written(tmp_path, 1)
+    copied = io.BytesIO()
+    copy_payload(tmp_path, row, copied)
+    assert copied.getvalue() == html_exchange(1).body
+
+
+@pytest.mark.parametrize("change", [b"[" + IMPORTED[1:], IMPORTED[:1000]], ids=["rewritten", "cut short"])
+def test_a_file_that_changes_while_it_is_archived_leaves_no_record(tmp_path, change):
+    warc_dir = tmp_path / "warc"
+    source = tmp_path / "collection.jsonl"
+    source.write_bytes(IMPORTED)
+    digest = FileDigest.of(source)
+    source.write_bytes(change)  # by another program, between the digest and the copy
+    with make_writer(warc_dir) as writer:
+        with pytest.raises(ThreadvaultError, match="collection.jsonl: the file changed while it was being archived"):
+            writer.write_resource(source, digest, uri=import_uri(digest.sha256), content_type="text/plain",
+                                  fetched_at="2026-11-30T05:49:51Z")
+        after = writer.write(html_exchange(1))
+    with open(warc_dir / FIRST_FILE, "rb") as fh:
+        assert [record.rec_type for record in ArchiveIterator(fh)] == ["warcinfo"]
+    assert after["warc_file"] == "threadvault-20261130054950-00002.warc.gz"
+    assert [row["id"] for row in unindexed(warc_dir, set())] == [after["id"]]
+
+
+def test_write_resource_reads_no_more_than_the_digested_size(tmp_path):
+    warc_dir = tmp_path / "warc"
+    source = tmp_path / "growing.jsonl"
+    source.write_bytes(IMPORTED)
+    digest = FileDigest.of(source)
+    with source.open("ab") as more:
+        more.write(b'{"id": "late"}\n')  # appended after the digest: not part of this import
+    with make_writer(warc_dir) as writer:
+        row = writer.write_resource(source, digest, uri=import_uri(digest.sha256), content_type="text/plain",
+                                    fetched_at="2026-11-30T05:49:51Z")
+    copied = io.BytesIO()
+    copy_payload(warc_dir, row, copied)
+    assert copied.getvalue() == IMPORTED and list(verify(warc_dir, [row])) == []
+
+
+def test_iter_captures_skips_resource_records(tmp_path):
+    warc_dir = tmp_path / "warc"
+    written_resource(warc_dir)
+    skipped: dict[str, int] = {}
+    assert list(iter_captures(warc_dir / FIRST_FILE, skipped=skipped)) == []
+    assert skipped == {"warcinfo": 1, "resource": 1}
+
+
+def test_write_without_keeps_a_resource_record_and_moves_its_offset(tmp_path):
+    warc_dir = tmp_path / "warc"
+    with make_writer(warc_dir) as writer:
+        response = writer.write(html_exchange(1))
+        source = tmp_path / "thread.txt"
+        source.write_bytes(IMPORTED)
+        resource = writer.write_resource(source, FileDigest.of(source), uri=import_uri("x"), content_type="text/plain",
+                                         fetched_at="2026-11-30T05:49:51Z")
+    path = warc_dir / FIRST_FILE
+
+    copy, offsets = write_without(path, {response["id"]})
+
+    assert offsets == {resource["id"]: response["offset"]}  # where the dropped response and request began
+    assert record_offsets(copy) == offsets
+    finish_rewrite(path)
+    moved = {**resource, "offset": offsets[resource["id"]]}
+    copied = io.BytesIO()
+    copy_payload(warc_dir, moved, copied)
+    assert copied.getvalue() == IMPORTED

@@ -1,18 +1,28 @@
 """Raw captures: HTTP exchanges written to WARC files and read back, with rows of the captures index.
 
     WarcWriter(warc_dir).write(exchange)     a response + request record pair, fsynced; returns its index row
+    WarcWriter(warc_dir).write_resource(path, FileDigest.of(path), uri=import_uri(sha256), ...)
+                                             an imported file as one resource record, streamed, fsynced
     read_capture(warc_dir, row)              the record a row points at, as a model.Capture
+    copy_payload(warc_dir, row, dest)        its payload streamed into a file, checked on the way
     iter_captures(path)                      every HTTP response record of any WARC file, with its row
     verify(warc_dir, rows)                   the rows whose records are missing, damaged or altered
     unindexed(warc_dir, known_ids)           records on disk that the index lacks
     is_cut_off(damage)                       whether damage is only a record cut off at the end of its file
     write_without(path, ids), finish_rewrite(path)   a file rewritten without some records (removal requests)
 
-An index row has exactly: ``id`` (the response record's WARC-Record-ID), ``url``, ``fetched_at``,
-``status``, ``content_type``, ``sha256`` and ``size`` (of the payload as sent: the entity body with
-any transfer coding removed but its content coding, e.g. gzip, kept), ``warc_file`` (relative to
-the WARC directory, or absolute for a foreign file), ``offset`` and ``length`` (of the response
-record, as warcio's ArchiveIterator reports them) and ``warc_payload_digest``.
+An index row has exactly: ``id`` (the record's WARC-Record-ID), ``url``, ``fetched_at``, ``status``,
+``content_type``, ``sha256`` and ``size`` (of the payload as sent: the entity body with any transfer
+coding removed but its content coding, e.g. gzip, kept), ``warc_file`` (relative to the WARC
+directory, or absolute for a foreign file), ``offset`` and ``length`` (of the record, as warcio's
+ArchiveIterator reports them) and ``warc_payload_digest``.
+
+Two kinds of record are indexed: HTTP ``response`` records, and ``resource`` records holding a file
+imported whole (a twarc collection, a Twitter archive, a text file).  A resource's row has no
+``status``; its ``url`` is ``urn:threadvault:import:<SHA-256 of the file>`` (``import_uri``), named
+by content so that the same bytes are archived once and no local path is stored, and the file's
+name as given is kept in the record's ``X-Threadvault-Filename`` field.  Resources may be of any
+size: they are written, checked and read back in chunks, never whole in memory.
 
 Damage is reported as CaptureCorrupt(file, offset, reason), never skipped and never read as data.
 """
@@ -29,7 +39,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 from urllib.parse import urlsplit
 
 import brotli
@@ -44,7 +54,7 @@ from warcio.utils import BUFF_SIZE
 from warcio.warcwriter import WARCWriter
 
 from threadvault import __version__
-from threadvault.errors import CaptureCorrupt
+from threadvault.errors import CaptureCorrupt, ThreadvaultError
 from threadvault.fetch import Exchange
 from threadvault.model import Capture, iso_utc
 
@@ -55,6 +65,9 @@ GZIP_MAGIC = b"\x1f\x8b"
 WARC_START = b"WARC/"
 REWRITE_SUFFIX = ".rewrite"  # a rewritten copy of a WARC file, before it replaces the file
 HEAD_BYTES = 8192  # enough of a record to hold its WARC headers
+INDEXED_TYPES = frozenset({"response", "resource"})  # the record types the captures index holds
+IMPORT_URN = "urn:threadvault:import:"
+FILENAME_FIELD = "X-Threadvault-Filename"  # a resource record's file name as it was imported
 
 
 def _utc_now() -> datetime:
@@ -63,6 +76,45 @@ def _utc_now() -> datetime:
 
 def _new_record_id() -> str:
     return f"<urn:uuid:{uuid.uuid4()}>"
+
+
+def import_uri(sha256: str) -> str:
+    """The WARC-Target-URI of an imported file with this SHA-256 (hex)."""
+    return IMPORT_URN + sha256
+
+
+@dataclass(frozen=True)
+class FileDigest:
+    """A file's size and digests, taken before it is archived: WARC headers precede the bytes."""
+
+    size: int
+    sha256: str  # hex
+    warc: str  # sha1:BASE32, the form of WARC-Payload-Digest
+
+    @classmethod
+    def of(cls, path: Path) -> FileDigest:
+        sha256, sha1, size = hashlib.sha256(), hashlib.sha1(), 0
+        with open(path, "rb") as fh:
+            while chunk := fh.read(BUFF_SIZE):
+                sha256.update(chunk)
+                sha1.update(chunk)
+                size += len(chunk)
+        return cls(size, sha256.hexdigest(), "sha1:" + base64.b32encode(sha1.digest()).decode("ascii"))
+
+
+class _CheckedReader:
+    """A file read for writing into a record: at most ``size`` bytes, hashed on the way, so a file
+    that changed since its digest was taken is caught."""
+
+    def __init__(self, fh: BinaryIO, size: int) -> None:
+        self._fh, self._left, self.sha256, self.read_bytes = fh, size, hashlib.sha256(), 0
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._fh.read(self._left if size < 0 else min(size, self._left))
+        self._left -= len(chunk)
+        self.read_bytes += len(chunk)
+        self.sha256.update(chunk)
+        return chunk
 
 
 class WarcWriter:
@@ -98,9 +150,21 @@ class WarcWriter:
 
     def write(self, exchange: Exchange) -> dict[str, Any]:
         """Write the response and request records and fsync them; returns the response's index row."""
+        return self._durably(lambda warc: self._write_pair(warc, exchange))
+
+    def write_resource(self, path: Path, digest: FileDigest, *, uri: str, content_type: str,
+                       fetched_at: str) -> dict[str, Any]:
+        """Write a file as one resource record, streamed from disk, and fsync it; returns its index row.
+
+        ``digest`` is ``FileDigest.of(path)``.  A file that no longer matches it (still being written
+        by another program, say) raises ThreadvaultError and leaves nothing of the record behind.
+        """
+        return self._durably(lambda warc: self._write_resource(warc, Path(path), digest, uri, content_type, fetched_at))
+
+    def _durably(self, write: Callable[[WARCWriter], dict[str, Any]]) -> dict[str, Any]:
         try:
             warc = self._warc or self._open_next()
-            row = self._write_pair(warc, exchange)
+            row = write(warc)
             warc.out.flush()
             os.fsync(warc.out.fileno())
         except BaseException:
@@ -131,6 +195,36 @@ class WarcWriter:
         fields = [("WARC-Filename", self._name)]
         self._warc.write_record(_record("warcinfo", self._record_id(), date, fields, info))
         return self._warc
+
+    def _write_resource(self, warc: WARCWriter, path: Path, digest: FileDigest, uri: str, content_type: str,
+                        fetched_at: str) -> dict[str, Any]:
+        record_id = self._record_id()
+        fields = [("WARC-Target-URI", uri), ("WARC-Payload-Digest", digest.warc), ("WARC-Block-Digest", digest.warc),
+                  (FILENAME_FIELD, path.name)]
+        offset = warc.out.tell()
+        with open(path, "rb") as fh:
+            body = _CheckedReader(fh, digest.size)
+            record = RecordBuilder().create_warc_record(
+                "", "resource", payload=body, length=digest.size, warc_content_type=content_type,
+                warc_headers=_warc_headers("resource", record_id, fetched_at, fields),
+            )  # both digests given, so warcio reads the file once, as it writes it
+            warc.write_record(record)
+        if (body.read_bytes, body.sha256.hexdigest()) != (digest.size, digest.sha256):
+            warc.out.truncate(offset)
+            raise ThreadvaultError(f"{path}: the file changed while it was being archived; import it again once complete")
+        return {
+            "id": record_id,
+            "url": uri,
+            "fetched_at": fetched_at,
+            "status": None,
+            "content_type": content_type,
+            "sha256": digest.sha256,
+            "size": digest.size,
+            "warc_file": self._name,
+            "offset": offset,
+            "length": warc.out.tell() - offset,
+            "warc_payload_digest": digest.warc,
+        }
 
     def _write_pair(self, warc: WARCWriter, exchange: Exchange) -> dict[str, Any]:
         response_id, digest, date = self._record_id(), _sha1_digest(exchange.body), exchange.fetched_at
@@ -170,11 +264,15 @@ def _record(
     payload: bytes = b"",
     http: StatusAndHeaders | None = None,
 ) -> ArcWarcRecord:
-    first = [("WARC-Type", kind), ("WARC-Record-ID", record_id), ("WARC-Date", date)]
-    warc_headers = StatusAndHeaders("", first + fields, protocol="WARC/1.0")
     return RecordBuilder().create_warc_record(
-        "", kind, payload=io.BytesIO(payload), length=len(payload), warc_headers=warc_headers, http_headers=http
+        "", kind, payload=io.BytesIO(payload), length=len(payload), warc_headers=_warc_headers(kind, record_id, date, fields),
+        http_headers=http,
     )
+
+
+def _warc_headers(kind: str, record_id: str, date: str, fields: list[tuple[str, str]]) -> StatusAndHeaders:
+    first = [("WARC-Type", kind), ("WARC-Record-ID", record_id), ("WARC-Date", date)]
+    return StatusAndHeaders("", first + fields, protocol="WARC/1.0")
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -215,12 +313,17 @@ def _sha1_digest(payload: bytes) -> str:
 
 
 @dataclass(frozen=True)
-class _Response:
-    """An HTTP response record as read, with its index row; ``payload`` has any transfer coding removed."""
+class _Record:
+    """A response or resource record as read, with its index row.  A response's ``payload`` has any
+    transfer coding removed; a resource has no ``http`` and keeps no payload: it may be of any size,
+    so it went chunk by chunk to the reader's sink as it was checked."""
 
     row: dict[str, Any]
-    http: StatusAndHeaders
-    payload: bytes
+    http: StatusAndHeaders | None = None
+    payload: bytes = b""
+
+
+Sink = Callable[[bytes], object]
 
 
 class _StrictReader(DecompressingBufferedReader):
@@ -231,8 +334,27 @@ class _StrictReader(DecompressingBufferedReader):
         return self.decompressor.decompress(data) if self.decompressor and data else data
 
 
-def _responses(path: Path, fh: BinaryIO, warc_file: str, skipped: dict[str, int] | None = None) -> Iterator[_Response]:
-    """The HTTP response records from fh's position on, counting the other records by type in
+class _Digests:
+    """SHA-256 and size of a payload read in chunks, and whether it matches a declared digest."""
+
+    def __init__(self, declared: str | None) -> None:
+        self.declared, self.sha256, self.size = declared, hashlib.sha256(), 0
+        self._checked = _hasher(declared)
+
+    def update(self, chunk: bytes) -> None:
+        self.sha256.update(chunk)
+        self.size += len(chunk)
+        if self._checked:
+            self._checked.update(chunk)
+
+    def matches(self) -> bool:
+        return self._checked is None or _same_digest(self._checked.digest(), self.declared or "")
+
+
+def _records(path: Path, fh: BinaryIO, warc_file: str, *, resources: bool = False, sink: Sink | None = None,
+             skipped: dict[str, int] | None = None) -> Iterator[_Record]:
+    """The HTTP response records from fh's position on, and the resource records too if ``resources``
+    (their payloads handed to ``sink`` as they are read), counting the other records by type in
     ``skipped``.  Damage raises CaptureCorrupt after the good records before it, and so do unreadable
     bytes after the last record."""
     start = fh.tell()
@@ -245,14 +367,24 @@ def _responses(path: Path, fh: BinaryIO, warc_file: str, skipped: dict[str, int]
             offset = records.offset
             if record.length is None:
                 raise CaptureCorrupt(str(path), offset, "record has no Content-Length")
-            is_response = record.rec_type == "response" and record.http_headers is not None
-            raw = _read_block(path, offset, record, keep=is_response)
+            kind = _kind(record, resources)
+            kept: list[bytes] = []
+            digests = _Digests(record.rec_headers.get_header("WARC-Payload-Digest"))
+            if kind == "response":
+                _read_block(path, offset, record, kept.append)
+            elif kind == "resource":
+                _read_block(path, offset, record, _feeder(digests, sink))
+            else:
+                _read_block(path, offset, record, lambda chunk: None)  # read only to check it is whole
             length = records.get_record_length()  # reads on to the end of the record
             if gzipped and not records.reader.decompressor.eof:
                 reason = "gzip member does not end with its record (cut short, or holding several records)"
                 raise CaptureCorrupt(str(path), offset, reason)
-            if is_response:
-                yield _response(path, record, raw, {"warc_file": warc_file, "offset": offset, "length": length})
+            place = {"warc_file": warc_file, "offset": offset, "length": length}
+            if kind == "response":
+                yield _response(path, record, b"".join(kept), place)
+            elif kind == "resource":
+                yield _resource(path, record, digests, place)
             elif skipped is not None:
                 skipped[record.rec_type] = skipped.get(record.rec_type, 0) + 1
     except (zlib.error, ArchiveLoadFailed) as error:
@@ -262,20 +394,31 @@ def _responses(path: Path, fh: BinaryIO, warc_file: str, skipped: dict[str, int]
         raise CaptureCorrupt(str(path), records.offset, "unreadable or truncated record")
 
 
-def _read_block(path: Path, offset: int, record: ArcWarcRecord, *, keep: bool) -> bytes:
-    """The rest of a record's block, returned only if ``keep``; a block cut short raises CaptureCorrupt."""
+def _kind(record: ArcWarcRecord, resources: bool) -> str | None:
+    if record.rec_type == "response" and record.http_headers is not None:
+        return "response"
+    return "resource" if resources and record.rec_type == "resource" else None
+
+
+def _feeder(digests: _Digests, sink: Sink | None) -> Sink:
+    """Where a resource's chunks go: through its digests, then to the sink if there is one."""
+    if sink is None:
+        return digests.update
+    return lambda chunk: (digests.update(chunk), sink(chunk))
+
+
+def _read_block(path: Path, offset: int, record: ArcWarcRecord, consume: Sink) -> None:
+    """Hand the rest of a record's block to ``consume`` in chunks; a block cut short raises CaptureCorrupt."""
     expected = record.payload_length if record.payload_length >= 0 else record.length
-    kept, count = [], 0
+    count = 0
     while chunk := record.raw_stream.read(BUFF_SIZE):
         count += len(chunk)
-        if keep:
-            kept.append(chunk)
+        consume(chunk)
     if count < expected:
         raise CaptureCorrupt(str(path), offset, f"record is truncated: {count:,} of {expected:,} bytes")
-    return b"".join(kept)
 
 
-def _response(path: Path, record: ArcWarcRecord, raw: bytes, place: dict[str, Any]) -> _Response:
+def _response(path: Path, record: ArcWarcRecord, raw: bytes, place: dict[str, Any]) -> _Record:
     """A response record checked against its WARC-Payload-Digest, which some crawlers compute over the
     chunked body and others, as the WARC standard says, over the de-chunked one."""
     http, headers = record.http_headers, record.rec_headers
@@ -284,14 +427,13 @@ def _response(path: Path, record: ArcWarcRecord, raw: bytes, place: dict[str, An
     if digest and not (_digest_matches(payload, digest) or _digest_matches(raw, digest)):
         raise CaptureCorrupt(str(path), place["offset"], f"payload does not match its WARC-Payload-Digest {digest}")
     try:
-        fetched_at = iso_utc(iso_date_to_datetime(headers.get_header("WARC-Date", "")))
         status = int(http.get_statuscode())
     except ValueError:
-        raise CaptureCorrupt(str(path), place["offset"], "bad WARC-Date or HTTP status line") from None
+        raise CaptureCorrupt(str(path), place["offset"], "bad HTTP status line") from None
     row = {
         "id": headers.get_header("WARC-Record-ID"),
         "url": headers.get_header("WARC-Target-URI"),
-        "fetched_at": fetched_at,
+        "fetched_at": _warc_date(path, headers, place["offset"]),
         "status": status,
         "content_type": http.get_header("content-type"),
         "sha256": hashlib.sha256(payload).hexdigest(),
@@ -299,18 +441,58 @@ def _response(path: Path, record: ArcWarcRecord, raw: bytes, place: dict[str, An
         **place,
         "warc_payload_digest": digest,
     }
-    return _Response(row, http, payload)
+    return _Record(row, http, payload)
+
+
+def _resource(path: Path, record: ArcWarcRecord, digests: _Digests, place: dict[str, Any]) -> _Record:
+    """A resource record (its whole block is the payload) checked against its WARC-Payload-Digest."""
+    headers = record.rec_headers
+    if not digests.matches():
+        raise CaptureCorrupt(str(path), place["offset"], f"payload does not match its WARC-Payload-Digest {digests.declared}")
+    row = {
+        "id": headers.get_header("WARC-Record-ID"),
+        "url": headers.get_header("WARC-Target-URI"),
+        "fetched_at": _warc_date(path, headers, place["offset"]),
+        "status": None,
+        "content_type": headers.get_header("Content-Type"),
+        "sha256": digests.sha256.hexdigest(),
+        "size": digests.size,
+        **place,
+        "warc_payload_digest": digests.declared,
+    }
+    return _Record(row)
+
+
+def _warc_date(path: Path, headers: StatusAndHeaders, offset: int) -> str:
+    try:
+        return iso_utc(iso_date_to_datetime(headers.get_header("WARC-Date", "")))
+    except ValueError:
+        raise CaptureCorrupt(str(path), offset, "bad WARC-Date") from None
 
 
 def _digest_matches(payload: bytes, declared: str) -> bool:
-    """Whether ``algorithm:value`` (base32, base16 or base64, as WARC writers vary) is the payload's
-    digest; an algorithm hashlib does not know cannot be checked and counts as a match."""
-    algorithm, _, value = declared.partition(":")
-    try:
-        raw = hashlib.new(algorithm.lower().replace("-", ""), payload).digest()
-    except ValueError:
+    """Whether ``algorithm:value`` is the payload's digest; an algorithm hashlib does not know cannot
+    be checked and counts as a match."""
+    hasher = _hasher(declared)
+    if hasher is None:
         return True
-    value, b32, b64 = value.strip(), base64.b32encode(raw).decode(), base64.b64encode(raw).decode()
+    hasher.update(payload)
+    return _same_digest(hasher.digest(), declared)
+
+
+def _hasher(declared: str | None) -> Any:
+    """A hashlib object for the algorithm of a declared ``algorithm:value`` digest, or None."""
+    if not declared:
+        return None
+    try:
+        return hashlib.new(declared.partition(":")[0].lower().replace("-", ""))
+    except ValueError:
+        return None
+
+
+def _same_digest(raw: bytes, declared: str) -> bool:
+    """Whether ``declared``'s value is this digest in base32, base16 or base64, as WARC writers vary."""
+    value, b32, b64 = declared.partition(":")[2].strip(), base64.b32encode(raw).decode(), base64.b64encode(raw).decode()
     return value.upper() == b32 or value.lower() == raw.hex() or value == b64
 
 
@@ -321,32 +503,62 @@ def _open(path: Path) -> BinaryIO:
         raise CaptureCorrupt(str(path), None, f"cannot open the file ({error.strerror})") from None
 
 
-def _load(warc_dir: Path, row: Mapping[str, Any]) -> tuple[Path, _Response]:
-    """The response record a row points at, checked against the row and its own digest."""
+def _load(warc_dir: Path, row: Mapping[str, Any], sink: Sink | None = None) -> tuple[Path, _Record]:
+    """The record a row points at, checked against the row and its own digest; a resource's payload
+    goes to ``sink`` as it is read, so it is checked only once all of it has gone there."""
     path, offset = Path(warc_dir) / row["warc_file"], row["offset"]
     with _open(path) as fh:
         fh.seek(offset)
-        response = next(_responses(path, fh, row["warc_file"]), None)
-    if response is None or response.row["offset"] != offset or response.row["id"] != row["id"]:
-        raise CaptureCorrupt(str(path), offset, f"response record {row['id']} is not at this offset")
-    if response.row["sha256"] != row["sha256"]:
+        found = next(_records(path, fh, row["warc_file"], resources=True, sink=sink), None)
+    if found is None or found.row["offset"] != offset or found.row["id"] != row["id"]:
+        raise CaptureCorrupt(str(path), offset, f"record {row['id']} is not at this offset")
+    if found.row["sha256"] != row["sha256"]:
         raise CaptureCorrupt(str(path), offset, "payload SHA-256 differs from the captures index")
-    return path, response
+    return path, found
 
 
-def _capture(path: Path, response: _Response) -> Capture:
-    row = response.row
+def _capture(path: Path, response: _Record) -> Capture:
+    row, http = response.row, response.http
+    assert http is not None  # a response
     try:
-        body = decode_body(response.payload, response.http.get_header("content-encoding"))
+        body = decode_body(response.payload, http.get_header("content-encoding"))
     except ValueError as error:
         raise CaptureCorrupt(str(path), row["offset"], f"undecodable body: {error}") from None
-    return Capture(row["url"], row["status"], tuple(response.http.headers), body, row["fetched_at"], row["id"])
+    return Capture(row["url"], row["status"], tuple(http.headers), body, row["fetched_at"], row["id"])
 
 
 def read_capture(warc_dir: Path, row: Mapping[str, Any]) -> Capture:
     """The capture a captures-index row points at, its body decoded; CaptureCorrupt if the file is
-    missing, the record damaged or cut short, or its payload no longer matches its digests."""
-    return _capture(*_load(warc_dir, row))
+    missing, the record damaged or cut short, or its payload no longer matches its digests.
+
+    A resource record (an imported file) reads as replay tools serve one: status 200, its
+    Content-Type.  One larger than MAX_DECODED_BYTES raises CaptureCorrupt; copy_payload streams it.
+    """
+    chunks: list[bytes] = []
+    size = 0
+
+    def keep(chunk: bytes) -> None:
+        nonlocal size
+        size += len(chunk)
+        if size > MAX_DECODED_BYTES:
+            raise CaptureCorrupt(str(Path(warc_dir) / row["warc_file"]), row["offset"],
+                                 f"resource larger than {MAX_DECODED_BYTES:,} bytes: too large to read whole")
+        chunks.append(chunk)
+
+    path, record = _load(warc_dir, row, sink=keep)
+    if record.http is not None:
+        return _capture(path, record)
+    found = record.row
+    headers = (("Content-Type", found["content_type"]),) if found["content_type"] else ()
+    return Capture(found["url"], 200, headers, b"".join(chunks), found["fetched_at"], found["id"])
+
+
+def copy_payload(warc_dir: Path, row: Mapping[str, Any], dest: BinaryIO) -> None:
+    """Write the payload of the record a row points at into ``dest`` in chunks: an imported file as it
+    was imported, a response's body as sent.  Raises CaptureCorrupt, after writing, if the payload does
+    not match its digests: then what was written must be thrown away."""
+    _, record = _load(warc_dir, row, sink=dest.write)
+    dest.write(record.payload)  # a response's (a resource's went to dest as it was read)
 
 
 def iter_captures(
@@ -357,7 +569,8 @@ def iter_captures(
     skipped: dict[str, int] | None = None,
 ) -> Iterator[tuple[dict[str, Any], Capture]]:
     """Every HTTP response record of a WARC file (WARC/1.0 or 1.1, gzipped per record or not, from
-    any crawler) with its index row; warcinfo, request, metadata and revisit records are skipped.
+    any crawler) with its index row; warcinfo, request, metadata, resource and revisit records are
+    skipped.
 
     ``warc_file`` in the rows is relative to ``warc_dir`` when the file lies inside it, else absolute.
     A damaged gzip member, a cut-off record or unreadable bytes at the end raise CaptureCorrupt,
@@ -365,14 +578,24 @@ def iter_captures(
     damage is appended to it instead and reading resumes at the next whole gzip member.  Records
     that are not responses are counted by type in ``skipped`` when it is given.
     """
+    return _scan(path, warc_dir, damaged, skipped, lambda record: (record.row, _capture(Path(path), record)))
+
+
+T = TypeVar("T")
+
+
+def _scan(path: Path, warc_dir: Path | None, damaged: list[CaptureCorrupt] | None, skipped: dict[str, int] | None,
+          make: Callable[[_Record], T], *, resources: bool = False) -> Iterator[T]:
+    """``make(record)`` for each record of a file that ``_records`` yields, resuming after damage when
+    there is a ``damaged`` list; a CaptureCorrupt from ``make`` is damage too."""
     path, resolved = Path(path), Path(path).resolve()
     root = Path(warc_dir).resolve() if warc_dir is not None else None
     warc_file = str(resolved.relative_to(root)) if root and resolved.is_relative_to(root) else str(resolved)
     with _open(path) as fh:
         while True:
             try:
-                for response in _responses(path, fh, warc_file, skipped):
-                    yield response.row, _capture(path, response)
+                for record in _records(path, fh, warc_file, resources=resources, skipped=skipped):
+                    yield make(record)
                 return
             except CaptureCorrupt as damage:
                 if damaged is None:
@@ -429,9 +652,9 @@ def verify(warc_dir: Path, rows: Iterable[Mapping[str, Any]]) -> Iterator[Captur
 
 def unindexed(
     warc_dir: Path, known_ids: set[str], damaged: list[CaptureCorrupt] | None = None
-) -> Iterator[tuple[dict[str, Any], Capture]]:
-    """Response records in warc_dir's WARC files whose ids are not in ``known_ids``: captures written
-    just before a crash, before their index rows were committed.
+) -> Iterator[dict[str, Any]]:
+    """The index rows of the response and resource records in warc_dir's WARC files whose ids are not
+    in ``known_ids``: captures written just before a crash, before their rows were committed.
 
     Every file is scanned.  Each damaged file (a killed run leaves half a record at the end of its
     file) is appended to ``damaged`` after its good records; without a list, the first damage is
@@ -442,9 +665,9 @@ def unindexed(
     found: list[CaptureCorrupt] = [] if damaged is None else damaged
     for path in paths:
         try:
-            for row, capture in iter_captures(path, warc_dir=warc_dir):
+            for row in _scan(path, warc_dir, None, None, lambda record: record.row, resources=True):
                 if row["id"] not in known_ids:
-                    yield row, capture
+                    yield row
         except CaptureCorrupt as error:
             found.append(error)
     if damaged is None and found:
@@ -475,10 +698,10 @@ def is_cut_off(damage: CaptureCorrupt) -> bool:
 # -- removing records ------------------------------------------------------------------------------
 
 
-def write_without(path: Path, response_ids: set[str]) -> tuple[Path, dict[str, int]]:
-    """A copy of one of threadvault's WARC files (one gzip member a record) without the response
-    records ``response_ids`` and the request records made with them, written beside it as
-    ``<name>.rewrite`` and fsynced; returns its path and the new offset of each response kept.
+def write_without(path: Path, record_ids: set[str]) -> tuple[Path, dict[str, int]]:
+    """A copy of one of threadvault's WARC files (one gzip member a record) without the response and
+    resource records ``record_ids`` and the request records made with them, written beside it as
+    ``<name>.rewrite`` and fsynced; returns its path and the new offset of each indexed record kept.
 
     Kept records are copied byte for byte; a record cut off at the end of the file by a killed run
     is left out.  Other damage raises CaptureCorrupt and leaves no copy behind.
@@ -489,12 +712,12 @@ def write_without(path: Path, response_ids: set[str]) -> tuple[Path, dict[str, i
         with _open(path) as members, open(path, "rb") as source, open(target, "wb") as out:
             for offset, length, fields in _members(path, members):
                 record_id = fields.get("warc-record-id", "")
-                if record_id in response_ids or fields.get("warc-concurrent-to") in response_ids:
+                if record_id in record_ids or fields.get("warc-concurrent-to") in record_ids:
                     continue
-                if fields.get("warc-type") == "response":
+                if fields.get("warc-type") in INDEXED_TYPES:
                     kept[record_id] = out.tell()
                 source.seek(offset)
-                out.write(source.read(length))
+                _copy(source, out, length)
             out.flush()
             os.fsync(out.fileno())
     except BaseException:
@@ -510,13 +733,23 @@ def finish_rewrite(path: Path) -> None:
     _fsync_dir(path.parent)
 
 
-def response_offsets(path: Path) -> dict[str, int]:
-    """The offset of every response record of a file, by record id, as far as it can be read."""
+def _copy(source: BinaryIO, out: BinaryIO, length: int) -> None:
+    """Copy ``length`` bytes in chunks: a resource record may be larger than memory."""
+    while length > 0:
+        chunk = source.read(min(length, 1 << 20))
+        if not chunk:
+            raise CaptureCorrupt(source.name, source.tell(), "file shorter than its records")
+        out.write(chunk)
+        length -= len(chunk)
+
+
+def record_offsets(path: Path) -> dict[str, int]:
+    """The offset of every response and resource record of a file, by record id, as far as it can be read."""
     found: dict[str, int] = {}
     try:
         with _open(path) as fh:
             for offset, _length, fields in _members(path, fh):
-                if fields.get("warc-type") == "response":
+                if fields.get("warc-type") in INDEXED_TYPES:
                     found[fields.get("warc-record-id", "")] = offset
     except CaptureCorrupt:
         pass  # what follows the damage is unknown; the offsets before it are right

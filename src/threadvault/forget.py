@@ -184,7 +184,7 @@ def _delete_captures(db: sqlite_utils.Database, doomed: set[str], rewritten: Ite
     db.execute(f"DELETE FROM thread_captures WHERE capture_id IN {IN}", [doomed_json])
     removed = db.execute(f"DELETE FROM captures WHERE id IN {IN}", [doomed_json]).rowcount
     for path in rewritten:
-        new_offsets = captures.response_offsets(_copy_of(path))
+        new_offsets = captures.record_offsets(_copy_of(path))
         db.conn.executemany("UPDATE captures SET offset = ? WHERE id = ?", [(offset, id) for id, offset in new_offsets.items()])
     return removed
 
@@ -195,7 +195,7 @@ def finish_interrupted_rewrites(db: sqlite_utils.Database, warc_dir: Path) -> No
     for copy in sorted(warc_dir.rglob(f"*{captures.REWRITE_SUFFIX}")) if warc_dir.is_dir() else []:
         original = copy.with_name(copy.name.removesuffix(captures.REWRITE_SUFFIX))
         name = str(original.relative_to(warc_dir))
-        offsets = captures.response_offsets(copy)
+        offsets = captures.record_offsets(copy)
         rows = db.execute("SELECT id, offset FROM captures WHERE warc_file = ?", [name]).fetchall()
         if all(offsets.get(id) == offset for id, offset in rows):
             captures.finish_rewrite(original)

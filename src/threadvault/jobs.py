@@ -424,7 +424,7 @@ def verify(db_path: Path, *, reindex: bool = False) -> VerifyReport:
     report = VerifyReport(checked=len(rows))
     report.corrupt = list(capture_store.verify(warc_dir, rows))
     damaged: list[CaptureCorrupt] = []
-    for row, _capture in capture_store.unindexed(warc_dir, {row["id"] for row in rows}, damaged):
+    for row in capture_store.unindexed(warc_dir, {row["id"] for row in rows}, damaged):
         report.unindexed.append(row)
         if reindex:
             store.save_capture(db, row)
