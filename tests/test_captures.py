@@ -758,3 +758,10 @@ def test_write_without_keeps_a_resource_record_and_moves_its_offset(tmp_path):
     copied = io.BytesIO()
     copy_payload(warc_dir, moved, copied)
     assert copied.getvalue() == IMPORTED
+
+
+def test_decode_body_reads_every_gzip_member() -> None:
+    body = gzip.compress(b"first half, ") + gzip.compress(b"second half") + b"\x00\x00"
+    assert decode_body(body, "gzip") == b"first half, second half"
+    with pytest.raises(ValueError, match="damaged compressed data"):
+        decode_body(gzip.compress(b"whole") + b"junk after it", "gzip")

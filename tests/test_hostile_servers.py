@@ -161,8 +161,6 @@ def test_a_gzip_bomb_costs_no_more_memory_than_the_decode_limit(httpserver, arch
     assert peak < MAX_DECODED_BYTES + (50 << 20)
 
 
-@pytest.mark.xfail(strict=True, reason="captures.decode_body stops at the end of the first gzip member and drops "
-                                       "the rest of the body without a word")
 def test_a_gzip_body_in_several_members_is_archived_whole(httpserver, archive: Archive) -> None:
     """RFC 1952 lets a gzip file be several members one after another (gzip, curl and Python read them all);
     a server that compresses a page as it streams it may send one."""

@@ -807,17 +807,23 @@ def _decode_one(body: bytes, coding: str, max_bytes: int) -> bytes:
 
 def _inflate(body: bytes, wbits: int, max_bytes: int, step: int = 1 << 20) -> bytes:
     """Inflate in steps into one growing buffer, so a refused bomb costs about ``max_bytes``, not twice it
-    (zlib's own ``max_length`` output is joined from its blocks at the end)."""
-    inflater = zlib.decompressobj(wbits)
+    (zlib's own ``max_length`` output is joined from its blocks at the end).  A gzip body may be several
+    members one after another (RFC 1952): all are read."""
     decoded = bytearray()
     pending = body
     try:
-        while not inflater.eof and len(decoded) <= max_bytes:
-            block = inflater.decompress(pending, step)
-            pending = inflater.unconsumed_tail
-            if not block and not pending:
+        while True:
+            inflater = zlib.decompressobj(wbits)
+            while not inflater.eof and len(decoded) <= max_bytes:
+                block = inflater.decompress(pending, step)
+                pending = inflater.unconsumed_tail
+                if not block and not pending:
+                    break
+                decoded += block
+            pending = inflater.unused_data
+            gzip_member_follows = wbits > zlib.MAX_WBITS and pending.strip(b"\x00")
+            if not (inflater.eof and gzip_member_follows and len(decoded) <= max_bytes):
                 break
-            decoded += block
     except zlib.error as error:
         raise ValueError(f"damaged compressed data ({error})") from None
     return _checked(decoded, inflater.eof, max_bytes)
