@@ -229,3 +229,19 @@ def test_a_foreign_warc_skips_revisits_with_a_count(tmp_path):
     result = invoke("import", "--db", tmp_path / "archive.db", FIXTURES / "warc" / "warcio-example.warc")
     assert "1 revisit records skipped" in result.stdout
     assert "1 responses no source recognises skipped" in result.stdout
+
+
+def test_an_imported_file_is_verified_and_reparsed_from_the_archive_alone(tmp_path):
+    collection = tmp_path / "collection.jsonl"
+    collection.write_bytes((FIXTURES / "twarc2" / "twarc-csv-flat.jsonl").read_bytes())
+    db = tmp_path / "archive.db"
+    assert invoke("import", "--db", db, collection).stdout.strip() == (
+        f"{collection} (twarc): 99 threads saved, 0 unchanged, 0 bad records")
+    assert invoke("import", "--db", db, collection).stdout.strip() == (
+        f"{collection} (twarc): 0 threads saved, 99 unchanged, 0 bad records")
+    collection.unlink()
+
+    result = invoke("verify", "--db", db)
+    assert (result.exit_code, result.stdout.strip()) == (0, "1 records checked, 0 corrupt, 0 unindexed")
+    result = invoke("reparse", "--db", db)
+    assert (result.exit_code, result.stdout.strip()) == (0, "1 archived, 0 unchanged, 0 failed")

@@ -1,14 +1,21 @@
 import asyncio
+import hashlib
+import json
+import random
+import shutil
 import sqlite3
+import tracemalloc
+import zipfile
 from pathlib import Path
 
 import pytest
+from warcio.archiveiterator import ArchiveIterator
 from werkzeug import Response
 
 from pagegen import REAL_PAGE, generated_thread, thread_page
 from threadvault import jobs, sources, store
 from threadvault.captures import WarcWriter
-from threadvault.errors import ArchiveBusy
+from threadvault.errors import ArchiveBusy, NotAThread
 from threadvault.fetch import Exchange, FetchSettings
 from threadvault.model import Listing
 
@@ -319,3 +326,122 @@ def test_a_next_page_leading_to_a_private_address_is_not_fetched(httpserver, tmp
 
     assert report.failed == [(url, f"{url}: not a thread: http://10.0.0.1/user/QuinnyPig?page=2 not fetched: "
                                    "10.0.0.1 is a private address")]
+
+
+# -- imports kept in WARC files ------------------------------------------------------------------
+
+FIXTURES = Path(__file__).parent / "fixtures"
+TWARC = FIXTURES / "twarc2" / "twarc-csv-flat.jsonl"
+
+
+def twitter_archive_zip(folder: Path) -> Path:
+    """An account archive as Twitter sends it, from the two constructed members."""
+    path = folder / "twitter-2022-04-06.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("data/account.js", (FIXTURES / "twitter_archive" / "account-constructed.js").read_bytes())
+        archive.writestr("data/tweets.js", (FIXTURES / "twitter_archive" / "tweets-constructed.js").read_bytes())
+    return path
+
+
+def resource_records(warc_dir: Path) -> list[str]:
+    found = []
+    for path in sorted(warc_dir.glob("*.warc.gz")):
+        with open(path, "rb") as fh:
+            found += [record.rec_headers.get_header("WARC-Target-URI") for record in ArchiveIterator(fh)
+                      if record.rec_type == "resource"]
+    return found
+
+
+def test_an_imported_file_is_archived_once_however_often_it_is_imported(tmp_path):
+    db_path = tmp_path / "threadvault.db"
+
+    first = jobs.import_file(db_path, TWARC)
+    again = jobs.import_file(db_path, TWARC)
+
+    sha256 = hashlib.sha256(TWARC.read_bytes()).hexdigest()
+    uri = f"urn:threadvault:import:{sha256}"
+    assert (first.already_archived, again.already_archived) == (False, True)
+    assert (again.saved, again.unchanged) == (0, first.saved)
+    assert resource_records(tmp_path / "warc") == [uri]
+    db = store.open_archive(db_path)
+    (capture,) = db["captures"].rows
+    assert (capture["url"], capture["status"], capture["sha256"], capture["size"]) == (
+        uri, None, sha256, TWARC.stat().st_size)
+    assert [(row["url"], row["source"], row["status"], row["discovered_from"]) for row in db["queue"].rows] == [
+        (uri, "twarc", "done", "twarc-csv-flat.jsonl")]
+    assert jobs.verify(db_path).corrupt == []
+
+
+def test_posts_of_an_import_point_at_its_resource_record(tmp_path):
+    db_path = tmp_path / "threadvault.db"
+    jobs.import_file(db_path, TWARC)
+    db = store.open_archive(db_path)
+    (capture,) = db["captures"].rows
+    assert {row[0] for row in db.execute("SELECT DISTINCT capture_id FROM posts")} == {capture["id"]}
+    assert {row[0] for row in db.execute("SELECT DISTINCT capture_id FROM thread_captures")} == {capture["id"]}
+    fetched_at = {row[0] for row in db.execute("SELECT DISTINCT last_captured_at FROM threads")}
+    assert fetched_at == {capture["fetched_at"]}
+
+
+@pytest.mark.parametrize("make_file", [
+    lambda folder: TWARC,
+    twitter_archive_zip,
+    lambda folder: FIXTURES / "twitter_archive" / "tweets-constructed.js",
+    lambda folder: FIXTURES / "plaintext" / "two-threads-constructed.txt",
+], ids=["twarc", "twitter archive zip", "tweets.js", "plain text"])
+def test_reparse_rebuilds_an_imported_file_from_the_warc_alone(tmp_path, make_file):
+    original = shutil.copy(make_file(tmp_path), tmp_path / "imported")
+    db_path = tmp_path / "db" / "threadvault.db"
+    report = jobs.import_file(db_path, Path(original))
+    assert report.saved > 0 and report.errors == []
+    before = {table: table_rows(db_path, table) for table in PARSED_TABLES}
+    db = store.open_archive(db_path)
+    with db.conn:
+        for table in PARSED_TABLES:
+            db.execute(f"DELETE FROM [{table}]")
+    Path(original).unlink()  # nothing but the archive from here on
+
+    reparsed = jobs.reparse(db_path)
+
+    assert (len(reparsed.archived), reparsed.failed) == (1, [])
+    assert {table: table_rows(db_path, table) for table in PARSED_TABLES} == before
+    assert not list((tmp_path / "db").glob(".threadvault-reparse-*"))  # no scratch copy left
+
+
+def test_a_file_with_no_thread_is_archived_marked_failed_and_left_out_of_reparse(tmp_path):
+    db_path = tmp_path / "threadvault.db"
+    with pytest.raises(NotAThread):
+        jobs.import_file(db_path, FIXTURES / "plaintext" / "chrome-only-constructed.txt")
+    db = store.open_archive(db_path)
+    (row,) = db["queue"].rows
+    assert (row["source"], row["status"]) == ("text", "failed")
+    assert row["reason"].endswith("not a thread: no post text (the file is empty or holds only thread reader page chrome)")
+    assert jobs.reparse(db_path) == jobs.JobReport()
+
+
+def test_import_and_reparse_of_a_large_file_keep_memory_bounded(tmp_path):
+    """Python allocations only (tracemalloc): the file is hashed, archived and read back in chunks.  Reading
+    a WARC file holds one 16 kB block of it inflated, so each tweet gets text of its own, as real ones have:
+    1,500 copies of one tweet gzip so well that a block would inflate to megabytes."""
+    template = json.loads(TWARC.read_text().splitlines()[1])
+    words = random.Random(0)
+    path = tmp_path / "big.jsonl"
+    with path.open("w") as out:
+        for number in range(1500):
+            tweet_id = str(1380000000000000000 + number)
+            text = " ".join(words.randbytes(6).hex() for _ in range(200))
+            out.write(json.dumps({**template, "id": tweet_id, "conversation_id": tweet_id, "text": text}) + "\n")
+    size = path.stat().st_size
+    assert size > 10_000_000
+    db_path = tmp_path / "threadvault.db"
+    store.open_archive(db_path)  # migrations are not what is measured
+    peaks = []
+    for step in (lambda: jobs.import_file(db_path, path), lambda: jobs.reparse(db_path)):
+        tracemalloc.start()
+        try:
+            step()
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+    assert store.open_archive(db_path)["threads"].count == 1500
+    assert max(peaks) < size / 10

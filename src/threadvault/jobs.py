@@ -1,16 +1,23 @@
-"""Loops that join the stages: the fetch job with its resumable queue, and reparse.
+"""Loops that join the stages: the fetch job with its resumable queue, imports, and reparse.
 
 The queue is database state (table ``queue``): a URL is pending, done or
 failed (with the reason and the number of attempts).  Every capture is in a
 WARC file and indexed before it is parsed, and a thread is saved in one
 transaction before its URL is marked done, so a job killed at any moment
 resumes where it stopped when the same command runs again.
+
+An imported file in a format (twarc, a Twitter archive, text) is kept whole as
+a WARC resource record and has a queue row too: its ``url`` is the record's
+``urn:threadvault:import:<sha256>``, its ``source`` the format's name and its
+``discovered_from`` the file's name, so ``reparse`` reads it again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import fcntl
+import tempfile
+import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,7 +29,7 @@ import sqlite_utils
 
 from threadvault import sources, store
 from threadvault import captures as capture_store
-from threadvault.captures import WarcWriter, decode_body, read_capture
+from threadvault.captures import FileDigest, WarcWriter, decode_body, read_capture
 from threadvault.errors import ArchiveBusy, CaptureCorrupt, FetchError, NotAThread, ThreadvaultError
 from threadvault.fetch import Exchange, Fetcher, FetchSettings, non_public_address
 from threadvault.model import Capture, Listing, Thread, iso_utc
@@ -362,14 +369,50 @@ def _replay(db: sqlite_utils.Database, db_path: Path, url: str, source_name: str
     return saved, last_error
 
 
+def _replay_import(db: sqlite_utils.Database, db_path: Path, url: str, format_name: str,
+                   file_name: str) -> tuple[int, str | None]:
+    """Read an imported file again from its resource record and save its threads as of its import:
+    (threads saved, last error).  Bad records were reported by the import and are not again."""
+    row = latest_capture_row(db, url)
+    if row is None:
+        return 0, None  # purged on request (forget --purge-captures)
+    saved = 0
+    errors: list[ThreadvaultError] = []
+    try:
+        file_format = sources.format_by_name(format_name)
+        with _payload_file(db_path, row, file_name) as path:
+            for thread in file_format.read(path, errors):
+                store.save_thread(db, thread, captured_at=row["fetched_at"], capture_ids=[row["id"]])
+                saved += 1
+    except ThreadvaultError as error:
+        return saved, str(error)
+    return saved, str(errors[-1]) if errors else None
+
+
+@contextmanager
+def _payload_file(db_path: Path, row: Mapping, file_name: str) -> Iterator[Path]:
+    """A stored file as a file of its own again, named as it was imported (readers want a path; a zip
+    must be seekable).  It is written beside the archive, which has room for it: /tmp may be memory."""
+    with tempfile.TemporaryDirectory(prefix=".threadvault-reparse-", dir=Path(db_path).parent) as scratch:
+        path = Path(scratch) / (Path(file_name).name or "import")
+        with open(path, "wb") as out:
+            capture_store.copy_payload(warc_dir_for(db_path), row, out)
+        yield path
+
+
 def reparse(db_path: Path, *, with_replies: bool = False, progress: Progress | None = None) -> JobReport:
-    """Rebuild threads and posts from the stored captures alone, replaying every capture in time order."""
+    """Rebuild threads and posts from the stored captures alone, replaying every capture in time order
+    and reading every imported file again."""
     db = store.open_archive(db_path)
     progress = progress or (lambda *args, **kwargs: None)
     report = JobReport()
-    done = [(row[0], row[1]) for row in db.execute("SELECT url, source FROM queue WHERE status = 'done' ORDER BY added_at, url")]
-    for url, source_name in done:
-        saved, error = _replay(db, db_path, url, source_name, with_replies)
+    formats = {file_format.NAME for file_format in sources.FORMATS}
+    done = db.execute("SELECT url, source, discovered_from FROM queue WHERE status = 'done' ORDER BY added_at, url").fetchall()
+    for url, source_name, discovered_from in done:
+        if source_name in formats:
+            saved, error = _replay_import(db, db_path, url, source_name, discovered_from or "")
+        else:
+            saved, error = _replay(db, db_path, url, source_name, with_replies)
         if error and not saved:
             report.failed.append((url, error))
             progress(url, f"failed: {error}")
@@ -447,9 +490,12 @@ class ImportReport:
     unchanged: int = 0
     skipped: dict[str, int] = field(default_factory=dict)  # reason -> count
     errors: list[ThreadvaultError] = field(default_factory=list)
+    already_archived: bool = False  # the same bytes were imported before: their record was reused
 
 
 WARC_FORMAT = "warc"
+# How an imported file is labelled in its record (a zip is application/zip), for people and tools reading it.
+MEDIA_TYPES = {"twarc": "application/x-ndjson", "twitter-archive": "text/javascript", "text": "text/plain; charset=utf-8"}
 
 
 def import_file(db_path: Path, path: Path, *, forced_format: str | None = None, forced_source: str | None = None,
@@ -459,19 +505,58 @@ def import_file(db_path: Path, path: Path, *, forced_format: str | None = None, 
     db = store.open_archive(db_path)
     if forced_format == WARC_FORMAT or (forced_format is None and capture_store.is_warc(path)):
         return _import_warc(db, db_path, path, forced_source, progress)
-    file_format = sources.sniff(path, forced_format)
+    return _import_format(db, db_path, Path(path), sources.sniff(path, forced_format), progress)
+
+
+def _import_format(db: sqlite_utils.Database, db_path: Path, path: Path, file_format: sources.FileFormat,
+                   progress: Progress) -> ImportReport:
+    """Keep the file in a WARC resource record (once: the same bytes imported again reuse theirs), then
+    save each thread read from it with that record as its capture and its time as the capture time."""
     report = ImportReport(str(path), file_format.NAME)
+    row, report.already_archived = _archive_file(db, db_path, path, file_format)
     errors: list = []
-    captured_at = now()
-    for thread in file_format.read(path, errors):
-        saved = store.save_thread(db, thread, captured_at=captured_at)
-        if saved.unchanged:
-            report.unchanged += 1
-        else:
-            report.saved += 1
-        progress(thread.id, "unchanged" if saved.unchanged else "saved")
+    try:
+        for thread in file_format.read(path, errors):
+            saved = store.save_thread(db, thread, captured_at=row["fetched_at"], capture_ids=[row["id"]])
+            if saved.unchanged:
+                report.unchanged += 1
+            else:
+                report.saved += 1
+            progress(thread.id, "unchanged" if saved.unchanged else "saved")
+    except ThreadvaultError as error:
+        _record_import(db, row["url"], file_format.NAME, path.name, "failed", str(error))
+        raise
+    _record_import(db, row["url"], file_format.NAME, path.name, "done")
     report.errors.extend(errors)
     return report
+
+
+def _archive_file(db: sqlite_utils.Database, db_path: Path, path: Path,
+                  file_format: sources.FileFormat) -> tuple[dict, bool]:
+    """The index row of the file's resource record, and whether it was there already."""
+    digest = FileDigest.of(path)
+    uri = capture_store.import_uri(digest.sha256)
+    stored = latest_capture_row(db, uri)
+    if stored:
+        return stored, True
+    media_type = "application/zip" if zipfile.is_zipfile(path) else MEDIA_TYPES.get(file_format.NAME, "application/octet-stream")
+    with WarcWriter(warc_dir_for(db_path)) as warc:
+        row = warc.write_resource(path, digest, uri=uri, content_type=media_type, fetched_at=now())
+    store.save_capture(db, row)
+    return row, False
+
+
+def _record_import(db: sqlite_utils.Database, uri: str, format_name: str, file_name: str, status: str,
+                   reason: str | None = None) -> None:
+    """The queue row through which ``reparse`` finds an imported file."""
+    stamp = now()
+    with db.conn:
+        db.execute(
+            "INSERT INTO queue (url, source, status, attempts, reason, discovered_from, added_at, updated_at) "
+            "VALUES (?, ?, ?, 1, ?, ?, ?, ?) ON CONFLICT(url) DO UPDATE SET source = excluded.source, "
+            "status = excluded.status, reason = excluded.reason, attempts = attempts + 1, updated_at = excluded.updated_at",
+            [uri, format_name, status, reason, file_name, stamp, stamp],
+        )
 
 
 def _import_warc(db: sqlite_utils.Database, db_path: Path, path: Path, forced_source: str | None,
