@@ -66,6 +66,14 @@ def test_ids_sort_as_numbers():
     assert threads(tweet("100", ANA), tweet("99", ANA)) == [(["99"], ()), (["100"], ())]
 
 
+def test_corrupt_replies_that_form_a_cycle_lose_no_tweet():
+    """A reply is later than its parent; a link to a later tweet is corrupt and would close a cycle with no start."""
+    assert threads(tweet("20", ANA, "21@1"), tweet("21", ANA, "20@1"), tweet("22", ANA, "22@1")) == [
+        (["20", "21"], ()),
+        (["22"], ()),
+    ]
+
+
 def test_the_earliest_self_reply_continues_and_later_ones_branch():
     assert threads(
         tweet("20", ANA),

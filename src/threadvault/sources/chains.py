@@ -37,9 +37,12 @@ CREATE TABLE posts (
     post BLOB NOT NULL
 );
 """
+# A reply is later than its parent, so its id is greater (ids sort by length, then text): a link
+# that says otherwise is corrupt data, and taking it could close a cycle that no thread starts from.
 FIND_SELF_REPLIES = """
 UPDATE posts SET self_parent = reply_to
 WHERE reply_to IS NOT NULL
+  AND (length(reply_to) < length(id) OR (length(reply_to) = length(id) AND reply_to < id))
   AND author = coalesce((SELECT parent.author FROM posts AS parent WHERE parent.id = posts.reply_to), reply_to_author);
 CREATE INDEX posts_self_parent ON posts (self_parent);
 """
