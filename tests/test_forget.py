@@ -22,6 +22,7 @@ from threadvault.forget import forget
 from threadvault.reading import NotInArchive
 
 EXAMPLES = Path(__file__).parent.parent / "examples" / "example-threads-constructed.warc.gz"
+TEXTS = Path(__file__).parent / "fixtures" / "plaintext" / "two-threads-constructed.txt"
 QUINNY_WORDS = b"ever regretted making a talk"  # in post 40 of @QuinnyPig's thread, nowhere else
 MIRA_ROOT_WORDS = "keeping a web archive honest"
 CONTENT_TABLES = ("threads", "posts", "authors", "hashtags", "post_hashtags", "mentions", "links", "media",
@@ -255,6 +256,38 @@ def test_records_in_an_imported_warc_are_unindexed_and_the_file_reported(tmp_pat
     assert report.captures >= 1 and report.rewritten == [] and report.left_in_place == [str(EXAMPLES.resolve())]
     assert EXAMPLES.read_bytes() == original
     assert jobs.verify(db_path).corrupt == []
+
+
+def test_an_imported_file_other_threads_were_read_from_is_left_and_reported(tmp_path):
+    db_path = tmp_path / "threadvault.db"
+    jobs.import_file(db_path, TEXTS)
+    first, second = ids(db_path, "SELECT id FROM threads ORDER BY first_post_at")
+    before = warc_bytes(db_path)
+
+    report = forget(db_path, "thread", first, purge_captures=True)
+
+    assert (report.captures, report.rewritten, report.kept_imports) == (0, [], ["two-threads-constructed.txt"])
+    assert warc_bytes(db_path) == before and jobs.verify(db_path).corrupt == []
+    assert jobs.reparse(db_path).failed == []
+    assert ids(db_path, "SELECT id FROM threads") == [second]  # the other thread rebuilt, the forgotten one not
+
+
+def test_an_imported_file_only_forgotten_content_was_read_from_is_purged(tmp_path):
+    db_path = tmp_path / "threadvault.db"
+    alone = tmp_path / "one-thread.txt"
+    alone.write_text("1/ Words the author wants gone.\n2/ More of them.\n")
+    jobs.import_file(db_path, TEXTS)
+    jobs.import_file(db_path, alone)
+    (thread,) = ids(db_path, "SELECT thread_id FROM posts WHERE text LIKE '%wants gone%'")
+
+    report = forget(db_path, "thread", thread, purge_captures=True)
+
+    assert (report.captures, len(report.rewritten), report.kept_imports) == (1, 1, [])
+    assert b"wants gone" not in warc_bytes(db_path) and TEXTS.read_bytes() in warc_bytes(db_path)
+    verified = jobs.verify(db_path)
+    assert (verified.checked, verified.corrupt, verified.unindexed) == (1, [], [])
+    assert jobs.reparse(db_path).failed == []
+    assert len(ids(db_path, "SELECT id FROM threads")) == 2
 
 
 # -- the command -----------------------------------------------------------------------------------

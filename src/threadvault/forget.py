@@ -14,7 +14,11 @@ copied without those records (``captures.write_without``), the index is updated 
 transaction, and then the copy replaces the file.  If the process dies between the commit and the
 replacement, the next ``forget`` finishes it: a copy whose offsets the index already uses replaces
 its file, any other copy is deleted.  Files outside the archive's WARC directory (imported by
-reference) are the user's own: their rows go, the files are left as they are and reported.
+reference) are the user's own: their rows go, the files are left as they are and reported.  An
+imported twarc file, Twitter archive or text file is one resource record for all the threads read
+from it: it is purged only when nothing else was read from it, and otherwise left, with its index
+row, and reported, so the other threads can still be rebuilt (the tombstone keeps the forgotten
+content out of every reparse).
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ class ForgetReport:
     captures: int = 0
     rewritten: list[str] = field(default_factory=list)  # WARC files copied without the records
     left_in_place: list[str] = field(default_factory=list)  # foreign WARC files still holding some
+    kept_imports: list[str] = field(default_factory=list)  # imported files other threads were read from too
 
 
 def forget(db_path: Path, kind: str, target: str, *, reason: str | None = None,
@@ -63,6 +68,9 @@ def forget(db_path: Path, kind: str, target: str, *, reason: str | None = None,
     posts, threads = _doomed(db, kind, report.ids)
     touched = _threads_of(db, posts) | threads
     doomed_captures = _captures_of(db, posts, touched) if purge_captures else set()
+    shared = _shared_imports(db, doomed_captures, posts)
+    report.kept_imports = sorted(shared.values())
+    doomed_captures -= shared.keys()
     rewrites = _rewrite_files(db, warc_dir, doomed_captures, report)
     try:
         with db.atomic():
@@ -123,6 +131,23 @@ def _captures_of(db: sqlite_utils.Database, posts: set[str], threads: set[str]) 
         f"SELECT capture_id FROM posts WHERE id IN {IN} UNION SELECT capture_id FROM post_versions WHERE post_id IN {IN}",
         json.dumps(sorted(threads)), json.dumps(sorted(posts)), json.dumps(sorted(posts)),
     ) - {None}
+
+
+SHARED_IMPORTS = f"""
+SELECT captures.id, coalesce(queue.discovered_from, captures.url) FROM captures LEFT JOIN queue ON queue.url = captures.url
+WHERE captures.id IN {IN} AND captures.status IS NULL AND (
+  EXISTS (SELECT 1 FROM posts WHERE posts.capture_id = captures.id AND posts.id NOT IN {IN})
+  OR EXISTS (SELECT 1 FROM post_versions WHERE capture_id = captures.id AND post_id NOT IN {IN})
+  OR EXISTS (SELECT 1 FROM thread_captures JOIN posts ON posts.thread_id = thread_captures.thread_id
+             WHERE thread_captures.capture_id = captures.id AND posts.id NOT IN {IN}))
+"""
+
+
+def _shared_imports(db: sqlite_utils.Database, doomed: set[str], posts: set[str]) -> dict[str, str]:
+    """The imported files (resource records, which have no HTTP status) among the doomed captures that
+    posts staying in the archive were read from too, by capture id, with the names they were imported as."""
+    posts_json = json.dumps(sorted(posts))
+    return dict(db.execute(SHARED_IMPORTS, [json.dumps(sorted(doomed)), posts_json, posts_json, posts_json]).fetchall())
 
 
 def _delete(db: sqlite_utils.Database, kind: str, ids: list[str], posts: set[str], threads: set[str],
