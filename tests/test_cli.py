@@ -238,10 +238,21 @@ def test_an_imported_file_is_verified_and_reparsed_from_the_archive_alone(tmp_pa
     assert invoke("import", "--db", db, collection).stdout.strip() == (
         f"{collection} (twarc): 99 threads saved, 0 unchanged, 0 bad records")
     assert invoke("import", "--db", db, collection).stdout.strip() == (
-        f"{collection} (twarc): 0 threads saved, 99 unchanged, 0 bad records")
+        f"{collection} (twarc): 0 threads saved, 99 unchanged, 0 bad records"
+        " (already archived: the same bytes were imported before)")
     collection.unlink()
 
     result = invoke("verify", "--db", db)
     assert (result.exit_code, result.stdout.strip()) == (0, "1 records checked, 0 corrupt, 0 unindexed")
     result = invoke("reparse", "--db", db)
     assert (result.exit_code, result.stdout.strip()) == (0, "1 archived, 0 unchanged, 0 failed")
+
+
+def test_importing_the_same_file_twice_says_it_is_already_archived(tmp_path):
+    db = tmp_path / "archive.db"
+    collection = FIXTURES / "twarc2" / "twarc-csv-two_tweets.jsonl"
+    first = invoke("import", "--db", db, collection)
+    assert "already archived" not in first.stdout
+    second = invoke("import", "--db", db, collection)
+    assert second.stdout.strip().endswith("(already archived: the same bytes were imported before)")
+    assert "0 threads saved" in second.stdout

@@ -211,6 +211,9 @@ def forget(author: str | None, thread: str | None, post: str | None, db_path: Pa
     for path in report.left_in_place:
         click.echo(f"Left in place: {path}: an imported WARC file (not threadvault's to rewrite) still holds "
                    "some of the raw records; their index rows are gone", err=True)
+    for name in report.kept_imports:
+        click.echo(f"Left in place: {name}: an imported file other threads were read from too; "
+                   "the forgotten content stays out of every reparse", err=True)
     removed = [_plural(report.posts, "post"), _plural(report.threads, "thread")]
     removed += [_plural(report.authors, "author")] if kind == "author" else []
     purged = (f"; {_plural(report.captures, 'capture')} purged from {_plural(len(report.rewritten), 'WARC file')}"
@@ -228,8 +231,10 @@ def import_(paths: tuple[Path, ...], db_path: Path, forced_format: str | None, f
     """Import collections you already have: WARC files, twarc JSONL, Twitter archives, plain text.
 
     The format is detected from each file's content.  A bad record is
-    reported with its file and line and the import goes on.  WARC records are
-    kept by reference (file and offset), not copied.
+    reported with its file and line and the import goes on.  Records of a
+    WARC file are kept by reference (file and offset), not copied; a file in
+    any other format is kept whole in the archive's own WARC files, so
+    `threadvault reparse` can read it again.
 
     \b
     Example:
@@ -252,8 +257,9 @@ def import_(paths: tuple[Path, ...], db_path: Path, forced_format: str | None, f
             if len(report.errors) > MAX_ERRORS_SHOWN:
                 click.echo(f"Skipped: … and {len(report.errors) - MAX_ERRORS_SHOWN} more bad records in {path}", err=True)
             skipped = "".join(f", {count} {reason} skipped" for reason, count in report.skipped.items())
+            again = " (already archived: the same bytes were imported before)" if report.already_archived else ""
             click.echo(f"{path} ({report.format}): {report.saved} threads saved, {report.unchanged} unchanged, "
-                       f"{len(report.errors)} bad records{skipped}")
+                       f"{len(report.errors)} bad records{skipped}{again}")
             failed = failed or bool(report.errors)
     if failed:
         sys.exit(1)
