@@ -418,13 +418,14 @@ def wire() -> Iterator[WireServer]:
     server.close()
 
 
-QUICK = replace(SETTINGS, read_timeout=0.5)
+QUICK = replace(SETTINGS, read_timeout=0.5, total_timeout=1.5)
 
 
 @pytest.mark.parametrize(
     "handler, reason",
     [
         (drip(GOOD.html, every=2.0), "read timeout after 2 attempts"),
+        (drip(GOOD.html, every=0.1), "total timeout after 2 attempts"),  # each byte inside the read timeout
         (silent, "read timeout after 2 attempts"),
         (cut_off(GOOD.html, 3000, reset=True), "connection reset after 2 attempts"),
         (cut_off(GOOD.html, 3000, reset=False),
@@ -432,7 +433,7 @@ QUICK = replace(SETTINGS, read_timeout=0.5)
         (hang_up, "Server disconnected without sending a response. after 2 attempts"),
         (garbage, "illegal status line: bytearray(b'SPDY/9 OK ok') after 2 attempts"),
     ],
-    ids=["drip", "silent", "reset-mid-body", "short-body", "hang-up", "not-http"],
+    ids=["drip", "slow-drip", "silent", "reset-mid-body", "short-body", "hang-up", "not-http"],
 )
 def test_wire_level_failures(wire: WireServer, archive: Archive, handler: Handler, reason: str) -> None:
     wire.handlers[HOSTILE_PATH] = handler

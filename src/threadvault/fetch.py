@@ -35,7 +35,12 @@ RETRYABLE_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProt
 BASE_HEADERS = (("Accept", "*/*"), ("Accept-Encoding", "gzip, deflate"))  # encodings the stdlib decodes on replay
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 CREDENTIALS = frozenset({"authorization", "proxy-authorization", "cookie"})  # never sent to another origin
+class TotalTimeout(httpx.TimeoutException):
+    """An exchange that took longer than ``FetchSettings.total_timeout`` from start to last byte."""
+
+
 TIMEOUTS = {
+    TotalTimeout: "total timeout",
     httpx.ConnectTimeout: "connect timeout",
     httpx.ReadTimeout: "read timeout",
     httpx.WriteTimeout: "write timeout",
@@ -55,6 +60,7 @@ class FetchSettings:
     delay: float = 1.0  # minimum seconds between two requests to the same host
     connect_timeout: float = 10.0
     read_timeout: float = 30.0
+    total_timeout: float = 300.0  # one whole exchange, however slowly its bytes drip in
     max_bytes: int = 50_000_000  # raw (as sent) body limit
     max_redirects: int = 10
     retries: int = 4  # extra attempts after the first, for retryable failures
@@ -255,13 +261,19 @@ class Fetcher:
             async with self._slots:
                 host.last_sent = sent = self._clock()
                 request = httpx.Request("GET", url, headers=headers, extensions={"timeout": self._timeout})
-                response = await self._transport.handle_async_request(request)
                 try:
-                    body = await self._read_raw(response, str(url))
-                finally:
-                    await response.aclose()
+                    response, body = await asyncio.wait_for(self._exchange(request), self.settings.total_timeout)
+                except asyncio.TimeoutError:
+                    raise TotalTimeout(f"took longer than {self.settings.total_timeout:g} s", request=request) from None
                 host.not_before = _rate_limit_reset(response.headers)
         return _exchange(request, response, body, sent)
+
+    async def _exchange(self, request: httpx.Request) -> tuple[httpx.Response, bytes]:
+        response = await self._transport.handle_async_request(request)
+        try:
+            return response, await self._read_raw(response, str(request.url))
+        finally:
+            await response.aclose()
 
     async def _wait_for_turn(self, host: _Host) -> None:
         now = self._clock()
