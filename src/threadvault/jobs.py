@@ -160,11 +160,12 @@ def refusal(url: str, page: str, source: sources.Source) -> str | None:
     return None
 
 
-def _refuse_private_step(url: str, next_url: str) -> None:
-    """A source's next page (read from a page it fetched) may not lead off its host to a non-public address."""
-    host, next_host = urlsplit(url).hostname, urlsplit(next_url).hostname or ""
+def _refuse_private_step(url: str, next_url: str, trusted_hosts: set[str | None]) -> None:
+    """A source's later step (a next page read from a page it fetched) may not lead to a non-public
+    address other than the hosts it started on: the URL's own, and its API's (a configured AppView)."""
+    next_host = urlsplit(next_url).hostname or ""
     kind = non_public_address(next_host)
-    if kind and next_host != host:
+    if kind and next_host not in trusted_hosts:
         raise NotAThread(url, f"{next_url} not fetched: {next_host} is {kind}")
 
 
@@ -220,12 +221,13 @@ class FetchJob:
         try:
             source = sources.by_name(source_name)
             captures = {} if self.options.refetch else self._stored_captures(url, source)
+            trusted = {urlsplit(url).hostname, *(urlsplit(first).hostname for first in source.plan(url, {}))}
             for _ in range(MAX_PLAN_STEPS):
                 todo = [next_url for next_url in source.plan(url, captures) if next_url not in captures]
                 if not todo:
                     break
                 for next_url in todo:
-                    _refuse_private_step(url, next_url)
+                    _refuse_private_step(url, next_url, trusted)
                     captures[next_url] = await self._capture(next_url, fetcher, warc)
             else:
                 raise NotAThread(url, f"gave up after {MAX_PLAN_STEPS} fetch rounds")
