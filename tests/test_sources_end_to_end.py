@@ -46,7 +46,7 @@ def posts(db_path, thread_id):
         "select text from posts where thread_id = ? and position is not null order by position", [thread_id])]
 
 
-def test_a_mastodon_thread_longer_than_the_context_page(server, tmp_path):
+def test_a_mastodon_thread_read_from_its_middle(server, tmp_path):
     serve_cassette(server, "mastodon-cassette-long-thread-constructed.yaml")
     url = server.url_for("/@mira/112025282813496319")
     report = run_job(tmp_path / "a.db", [url], "mastodon")
