@@ -1,9 +1,10 @@
 """Stage 4: search, facets and a long thread through ``threadvault serve`` over a large generated archive.
 
-The archive is written by the real ``save_thread`` (so every table, index and
-the full-text index are the writer's own) and kept in benchmarks/out/ for the
-next run.  Requests go to Datasette's JSON API on 127.0.0.1 with the project's
-metadata.yml and Datasette's default time limits.
+The archive has the real schema, indexes and full-text index, its rows written
+with the store's own statements, and is kept in benchmarks/out/ for the next
+run.  Requests go over HTTP on 127.0.0.1 to ``threadvault serve`` with the
+project's metadata.yml and the server's own settings (web/server.py): the
+table JSON API, the search page, a thread page and a canned query.
 """
 
 from __future__ import annotations
@@ -90,9 +91,9 @@ def run(posts: int, queries: int, out: Path) -> list[Figure]:
 def _archive(posts: int, out: Path) -> tuple[Path, str | None]:
     """The cached archive of about ``posts`` posts plus one long thread; how long building took, if it was built.
 
-    The rows go in through the writer's own statements (store.UPSERT_*) in one transaction;
-    save_thread's per-thread bookkeeping would make a million posts take most of an hour here.
-    Stage 2 measures save_thread itself.
+    The rows (authors, threads, posts, hashtags, mentions) go in through the store's own
+    statements in one transaction; save_thread's per-thread bookkeeping would make a million
+    posts take most of an hour here.  Stage 2 measures save_thread itself.
     """
     path = out / f"search-{posts}" / "threadvault.db"
     if path.exists():
