@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from pagegen import generated_thread
 from sample_archive import ANA, MIRA, QUINNY, build_archive
-from threadvault import captures, forget as forget_module, jobs, store
+from threadvault import captures, forget as forget_module, imports, jobs, store
 from threadvault.cli import cli
 from threadvault.errors import ThreadvaultError
 from threadvault.fetch import FetchSettings
@@ -177,13 +177,13 @@ def test_a_forgotten_thread_stays_out_through_refetch_and_reparse(httpserver, tm
 
 def test_an_import_skips_a_forgotten_author(tmp_path):
     db_path = tmp_path / "threadvault.db"
-    jobs.import_file(db_path, EXAMPLES)
+    imports.import_file(db_path, EXAMPLES)
     author = ids(db_path, "SELECT author_id FROM threads WHERE platform = 'mastodon'")[0]
     forget(db_path, "author", author)
     again = tmp_path / "again.db"
     store.open_archive(again)["forgotten"].insert({"kind": "author", "id": author})
 
-    jobs.import_file(again, EXAMPLES)
+    imports.import_file(again, EXAMPLES)
 
     assert author not in ids(again, "SELECT author_id FROM posts") + ids(again, "SELECT id FROM authors")
     assert ids(again, "SELECT count(*) FROM threads") == [ids(db_path, "SELECT count(*) FROM threads")[0]]
@@ -247,7 +247,7 @@ def test_a_forget_killed_after_its_commit_is_finished_by_the_next(archive, monke
 
 def test_records_in_an_imported_warc_are_unindexed_and_the_file_reported(tmp_path):
     db_path = tmp_path / "threadvault.db"
-    jobs.import_file(db_path, EXAMPLES)
+    imports.import_file(db_path, EXAMPLES)
     thread_id = ids(db_path, "SELECT id FROM threads WHERE platform = 'bluesky'")[0]
     original = EXAMPLES.read_bytes()
 
@@ -260,7 +260,7 @@ def test_records_in_an_imported_warc_are_unindexed_and_the_file_reported(tmp_pat
 
 def test_an_imported_file_other_threads_were_read_from_is_left_and_reported(tmp_path):
     db_path = tmp_path / "threadvault.db"
-    jobs.import_file(db_path, TEXTS)
+    imports.import_file(db_path, TEXTS)
     first, second = ids(db_path, "SELECT id FROM threads ORDER BY first_post_at")
     before = warc_bytes(db_path)
 
@@ -276,8 +276,8 @@ def test_an_imported_file_only_forgotten_content_was_read_from_is_purged(tmp_pat
     db_path = tmp_path / "threadvault.db"
     alone = tmp_path / "one-thread.txt"
     alone.write_text("1/ Words the author wants gone.\n2/ More of them.\n")
-    jobs.import_file(db_path, TEXTS)
-    jobs.import_file(db_path, alone)
+    imports.import_file(db_path, TEXTS)
+    imports.import_file(db_path, alone)
     (thread,) = ids(db_path, "SELECT thread_id FROM posts WHERE text LIKE '%wants gone%'")
 
     report = forget(db_path, "thread", thread, purge_captures=True)

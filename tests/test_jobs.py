@@ -13,7 +13,7 @@ from warcio.archiveiterator import ArchiveIterator
 from werkzeug import Response
 
 from pagegen import REAL_PAGE, generated_thread, thread_page
-from threadvault import jobs, sources, store
+from threadvault import imports, jobs, sources, store
 from threadvault.captures import WarcWriter
 from threadvault.errors import ArchiveBusy, NotAThread
 from threadvault.fetch import Exchange, FetchSettings
@@ -355,8 +355,8 @@ def resource_records(warc_dir: Path) -> list[str]:
 def test_an_imported_file_is_archived_once_however_often_it_is_imported(tmp_path):
     db_path = tmp_path / "threadvault.db"
 
-    first = jobs.import_file(db_path, TWARC)
-    again = jobs.import_file(db_path, TWARC)
+    first = imports.import_file(db_path, TWARC)
+    again = imports.import_file(db_path, TWARC)
 
     sha256 = hashlib.sha256(TWARC.read_bytes()).hexdigest()
     uri = f"urn:threadvault:import:{sha256}"
@@ -374,7 +374,7 @@ def test_an_imported_file_is_archived_once_however_often_it_is_imported(tmp_path
 
 def test_posts_of_an_import_point_at_its_resource_record(tmp_path):
     db_path = tmp_path / "threadvault.db"
-    jobs.import_file(db_path, TWARC)
+    imports.import_file(db_path, TWARC)
     db = store.open_archive(db_path)
     (capture,) = db["captures"].rows
     assert {row[0] for row in db.execute("SELECT DISTINCT capture_id FROM posts")} == {capture["id"]}
@@ -392,7 +392,7 @@ def test_posts_of_an_import_point_at_its_resource_record(tmp_path):
 def test_reparse_rebuilds_an_imported_file_from_the_warc_alone(tmp_path, make_file):
     original = shutil.copy(make_file(tmp_path), tmp_path / "imported")
     db_path = tmp_path / "db" / "threadvault.db"
-    report = jobs.import_file(db_path, Path(original))
+    report = imports.import_file(db_path, Path(original))
     assert report.saved > 0 and report.errors == []
     before = {table: table_rows(db_path, table) for table in PARSED_TABLES}
     db = store.open_archive(db_path)
@@ -411,7 +411,7 @@ def test_reparse_rebuilds_an_imported_file_from_the_warc_alone(tmp_path, make_fi
 def test_a_file_with_no_thread_is_archived_marked_failed_and_left_out_of_reparse(tmp_path):
     db_path = tmp_path / "threadvault.db"
     with pytest.raises(NotAThread):
-        jobs.import_file(db_path, FIXTURES / "plaintext" / "chrome-only-constructed.txt")
+        imports.import_file(db_path, FIXTURES / "plaintext" / "chrome-only-constructed.txt")
     db = store.open_archive(db_path)
     (row,) = db["queue"].rows
     assert (row["source"], row["status"]) == ("text", "failed")
@@ -436,7 +436,7 @@ def test_import_and_reparse_of_a_large_file_keep_memory_bounded(tmp_path):
     db_path = tmp_path / "threadvault.db"
     store.open_archive(db_path)  # migrations are not what is measured
     peaks = []
-    for step in (lambda: jobs.import_file(db_path, path), lambda: jobs.reparse(db_path)):
+    for step in (lambda: imports.import_file(db_path, path), lambda: jobs.reparse(db_path)):
         tracemalloc.start()
         try:
             step()

@@ -12,7 +12,7 @@ from typing import Any
 import click
 from tqdm import tqdm
 
-from threadvault import __version__, jobs, store
+from threadvault import __version__, imports, jobs, store
 from threadvault.errors import ThreadvaultError
 from threadvault.fetch import FetchSettings
 
@@ -246,7 +246,7 @@ def import_(paths: tuple[Path, ...], db_path: Path, forced_format: str | None, f
         for path in paths:
             with _progress(None, f"Importing {path.name}") as progress:
                 try:
-                    report = jobs.import_file(db_path, path, forced_format=forced_format,
+                    report = imports.import_file(db_path, path, forced_format=forced_format,
                                               forced_source=forced_source, progress=progress)
                 except ThreadvaultError as error:
                     click.echo(f"Failed: {error}", err=True)

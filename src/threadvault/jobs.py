@@ -1,4 +1,4 @@
-"""Loops that join the stages: the fetch job with its resumable queue, imports, and reparse.
+"""Loops that join the stages: the fetch job with its resumable queue, reparse and verify (imports: imports.py).
 
 The queue is database state (table ``queue``): a URL is pending, done or
 failed (with the reason and the number of attempts).  Every capture is in a
@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import tempfile
-import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ import sqlite_utils
 
 from threadvault import sources, store
 from threadvault import captures as capture_store
-from threadvault.captures import FileDigest, WarcWriter, decode_body, read_capture
+from threadvault.captures import WarcWriter, decode_body, read_capture
 from threadvault.errors import ArchiveBusy, CaptureCorrupt, FetchError, NotAThread, ThreadvaultError
 from threadvault.fetch import Exchange, Fetcher, FetchSettings, non_public_address
 from threadvault.model import Capture, Listing, Thread, iso_utc
@@ -108,12 +107,12 @@ def enqueue(
         except ThreadvaultError as error:
             result.rejected.append((url, str(error)))
             continue
-        if _enqueue_one(db, canonical, source.NAME, refetch=refetch, discovered_from=discovered_from):
+        if enqueue_one(db, canonical, source.NAME, refetch=refetch, discovered_from=discovered_from):
             result.pending.append((canonical, source.NAME))
     return result
 
 
-def _enqueue_one(db: sqlite_utils.Database, url: str, source: str, *, refetch: bool, discovered_from: str | None) -> bool:
+def enqueue_one(db: sqlite_utils.Database, url: str, source: str, *, refetch: bool, discovered_from: str | None) -> bool:
     """Whether the URL is now pending."""
     stamp = now()
     with db.conn:
@@ -264,15 +263,15 @@ class FetchJob:
         if isinstance(result, Listing):
             outcome = f"listed {len(result.thread_urls)} threads"
             new_work = self._enqueue_discovered(url, source_name, result.thread_urls)
-            _mark(self.db, url, "done", reason=outcome)
+            mark(self.db, url, "done", reason=outcome)
             self.report.listed.append(url)
             return outcome, new_work
         saved = store.save_thread(self.db, result, captured_at=_latest(captures), capture_ids=_ids(captures))
         if saved.forgotten:
-            _mark(self.db, url, "done", reason=FORGOTTEN)
+            mark(self.db, url, "done", reason=FORGOTTEN)
             self.report.unchanged.append(url)
             return FORGOTTEN, []
-        _mark(self.db, url, "done", thread_id=result.id)
+        mark(self.db, url, "done", thread_id=result.id)
         (self.report.unchanged if saved.unchanged else self.report.archived).append(url)
         outcome = "unchanged" if saved.unchanged else f"archived {len(result.posts)} posts"
         if self.options.follow:
@@ -295,7 +294,7 @@ class FetchJob:
         return queued.pending
 
     def _fail(self, url: str, reason: str) -> None:
-        _mark(self.db, url, "failed", reason=reason)
+        mark(self.db, url, "failed", reason=reason)
         self.report.failed.append((url, reason))
 
 
@@ -352,7 +351,7 @@ def capture_generations(db: sqlite_utils.Database, warc_dir: Path, url: str, sou
             yield captures
 
 
-def _replay(db: sqlite_utils.Database, db_path: Path, url: str, source_name: str, with_replies: bool) -> tuple[int, str | None]:
+def replay(db: sqlite_utils.Database, db_path: Path, url: str, source_name: str, with_replies: bool) -> tuple[int, str | None]:
     """Parse and save every capture generation of one URL: (threads saved, last error)."""
     saved, last_error = 0, None
     try:
@@ -414,7 +413,7 @@ def reparse(db_path: Path, *, with_replies: bool = False, progress: Progress | N
         if source_name in formats:
             saved, error = _replay_import(db, db_path, url, source_name, discovered_from or "")
         else:
-            saved, error = _replay(db, db_path, url, source_name, with_replies)
+            saved, error = replay(db, db_path, url, source_name, with_replies)
         if error and not saved:
             report.failed.append((url, error))
             progress(url, f"failed: {error}")
@@ -430,7 +429,7 @@ def _parse(source: sources.Source, url: str, captures: Mapping[str, Capture], op
     return source.parse(url, captures)
 
 
-def _mark(db: sqlite_utils.Database, url: str, status: str, *, reason: str | None = None, thread_id: str | None = None) -> None:
+def mark(db: sqlite_utils.Database, url: str, status: str, *, reason: str | None = None, thread_id: str | None = None) -> None:
     with db.conn:
         db.execute(
             "UPDATE queue SET status = ?, reason = ?, thread_id = coalesce(?, thread_id), updated_at = ?, "
@@ -482,119 +481,3 @@ def verify(db_path: Path, *, reindex: bool = False) -> VerifyReport:
         elif not any((problem.file, problem.offset) == (damage.file, damage.offset) for problem in report.corrupt):
             report.corrupt.append(damage)
     return report
-
-
-@dataclass
-class ImportReport:
-    path: str
-    format: str
-    saved: int = 0
-    unchanged: int = 0
-    skipped: dict[str, int] = field(default_factory=dict)  # reason -> count
-    errors: list[ThreadvaultError] = field(default_factory=list)
-    already_archived: bool = False  # the same bytes were imported before: their record was reused
-
-
-WARC_FORMAT = "warc"
-# How an imported file is labelled in its record (a zip is application/zip), for people and tools reading it.
-MEDIA_TYPES = {"twarc": "application/x-ndjson", "twitter-archive": "text/javascript", "text": "text/plain; charset=utf-8"}
-
-
-def import_file(db_path: Path, path: Path, *, forced_format: str | None = None, forced_source: str | None = None,
-                progress: Progress | None = None) -> ImportReport:
-    """Bring a collection into the archive: a WARC file through the sources, any other format through its reader."""
-    progress = progress or (lambda *args, **kwargs: None)
-    db = store.open_archive(db_path)
-    if forced_format == WARC_FORMAT or (forced_format is None and capture_store.is_warc(path)):
-        return _import_warc(db, db_path, path, forced_source, progress)
-    return _import_format(db, db_path, Path(path), sources.sniff(path, forced_format), progress)
-
-
-def _import_format(db: sqlite_utils.Database, db_path: Path, path: Path, file_format: sources.FileFormat,
-                   progress: Progress) -> ImportReport:
-    """Keep the file in a WARC resource record (once: the same bytes imported again reuse theirs), then
-    save each thread read from it with that record as its capture and its time as the capture time."""
-    report = ImportReport(str(path), file_format.NAME)
-    row, report.already_archived = _archive_file(db, db_path, path, file_format)
-    errors: list = []
-    try:
-        for thread in file_format.read(path, errors):
-            saved = store.save_thread(db, thread, captured_at=row["fetched_at"], capture_ids=[row["id"]])
-            if saved.unchanged:
-                report.unchanged += 1
-            else:
-                report.saved += 1
-            progress(thread.id, "unchanged" if saved.unchanged else "saved")
-    except ThreadvaultError as error:
-        _record_import(db, row["url"], file_format.NAME, path.name, "failed", str(error))
-        raise
-    _record_import(db, row["url"], file_format.NAME, path.name, "done")
-    report.errors.extend(errors)
-    return report
-
-
-def _archive_file(db: sqlite_utils.Database, db_path: Path, path: Path,
-                  file_format: sources.FileFormat) -> tuple[dict, bool]:
-    """The index row of the file's resource record, and whether it was there already."""
-    digest = FileDigest.of(path)
-    uri = capture_store.import_uri(digest.sha256)
-    stored = latest_capture_row(db, uri)
-    if stored:
-        return stored, True
-    media_type = "application/zip" if zipfile.is_zipfile(path) else MEDIA_TYPES.get(file_format.NAME, "application/octet-stream")
-    with WarcWriter(warc_dir_for(db_path)) as warc:
-        row = warc.write_resource(path, digest, uri=uri, content_type=media_type, fetched_at=now())
-    store.save_capture(db, row)
-    return row, False
-
-
-def _record_import(db: sqlite_utils.Database, uri: str, format_name: str, file_name: str, status: str,
-                   reason: str | None = None) -> None:
-    """The queue row through which ``reparse`` finds an imported file."""
-    stamp = now()
-    with db.conn:
-        db.execute(
-            "INSERT INTO queue (url, source, status, attempts, reason, discovered_from, added_at, updated_at) "
-            "VALUES (?, ?, ?, 1, ?, ?, ?, ?) ON CONFLICT(url) DO UPDATE SET source = excluded.source, "
-            "status = excluded.status, reason = excluded.reason, attempts = attempts + 1, updated_at = excluded.updated_at",
-            [uri, format_name, status, reason, file_name, stamp, stamp],
-        )
-
-
-def _import_warc(db: sqlite_utils.Database, db_path: Path, path: Path, forced_source: str | None,
-                 progress: Progress) -> ImportReport:
-    """Index a crawler's WARC records by reference, then parse every thread a source recognises in them."""
-    report = ImportReport(str(path), WARC_FORMAT)
-    thread_urls: dict[str, str] = {}
-    damaged: list[CaptureCorrupt] = []
-    other_records: dict[str, int] = {}
-    records = capture_store.iter_captures(path, warc_dir=warc_dir_for(db_path), damaged=damaged, skipped=other_records)
-    for row, capture in records:
-        store.save_capture(db, row)
-        if capture.status != 200:
-            _count(report.skipped, f"HTTP {capture.status} responses")
-            continue
-        try:
-            source = sources.for_url(capture.url, forced_source)
-            thread_urls.setdefault(source.canonical_url(capture.url), source.NAME)
-        except ThreadvaultError:
-            _count(report.skipped, "responses no source recognises")
-    report.errors.extend(damaged)
-    if other_records.get("revisit"):
-        report.skipped["revisit records"] = other_records["revisit"]
-    for url, source_name in thread_urls.items():
-        _enqueue_one(db, url, source_name, refetch=False, discovered_from=str(path))
-        saved, error = _replay(db, db_path, url, source_name, with_replies=False)
-        if saved:
-            _mark(db, url, "done")
-            report.saved += 1
-        else:
-            reason = error or f"{url}: not a thread: no complete capture in the file"
-            _mark(db, url, "failed", reason=reason)
-            report.errors.append(ThreadvaultError(reason))
-        progress(url, "saved" if saved else "failed")
-    return report
-
-
-def _count(counter: dict[str, int], reason: str) -> None:
-    counter[reason] = counter.get(reason, 0) + 1
