@@ -29,7 +29,7 @@ import httpx
 
 from threadvault import __version__
 from threadvault.errors import BlockedByRobots, FetchError, TooLarge
-from threadvault.model import iso_utc
+from threadvault.model import header_value, iso_utc
 
 RETRYABLE_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 BASE_HEADERS = (("Accept", "*/*"), ("Accept-Encoding", "gzip, deflate"))  # encodings the stdlib decodes on replay
@@ -86,8 +86,7 @@ class Exchange:
     fetched_at: str
 
     def header(self, name: str) -> str | None:
-        lowered = name.lower()
-        return next((value for key, value in self.response_headers if key.lower() == lowered), None)
+        return header_value(self.response_headers, name)
 
 
 @dataclass

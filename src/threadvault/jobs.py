@@ -299,7 +299,7 @@ class FetchJob:
 
 
 def capture_from_exchange(exchange: Exchange, row: Mapping) -> Capture:
-    encoding = next((value for key, value in exchange.response_headers if key.lower() == "content-encoding"), None)
+    encoding = exchange.header("content-encoding")
     try:
         body = decode_body(exchange.body, encoding)
     except ValueError as error:

@@ -16,6 +16,12 @@ from urllib.parse import urlsplit
 TWITTER_EPOCH_MS = 1288834974657
 
 
+def header_value(headers: tuple[tuple[str, str], ...], name: str) -> str | None:
+    """The first value of an HTTP header, its name compared without case."""
+    lowered = name.lower()
+    return next((value for key, value in headers if key.lower() == lowered), None)
+
+
 def global_id(platform: str, native_id: str) -> str:
     """``global_id("twitter", "1215710451343904768")`` -> ``"twitter:1215710451343904768"``."""
     return f"{platform}:{native_id}"
@@ -142,8 +148,7 @@ class Capture:
     id: str | None = None
 
     def header(self, name: str) -> str | None:
-        lowered = name.lower()
-        return next((value for key, value in self.headers if key.lower() == lowered), None)
+        return header_value(self.headers, name)
 
     @property
     def content_type(self) -> str:
