@@ -7,6 +7,7 @@ import sqlite_utils
 from datasette.utils import detect_fts
 
 from threadvault import migrations, store
+from threadvault.model import Post, Thread
 
 SURROGATE_KEYS = {("links", "id"), ("post_versions", "id")}
 
@@ -31,6 +32,7 @@ def test_reopening_applies_nothing_twice(db: sqlite_utils.Database, tmp_path: Pa
         "create_indexes",
         "enable_fts",
         "enable_wal",
+        "index_new_posts_in_the_store",
     ]
     assert migrations.migrations.pending(reopened) == []
     assert schema(reopened) == before
@@ -86,14 +88,13 @@ def test_facet_and_sort_columns_are_indexed(db: sqlite_utils.Database) -> None:
 
 
 def test_the_search_index_is_rewritten_only_when_the_text_changes(db: sqlite_utils.Database) -> None:
-    with db.atomic():
-        db["threads"].insert({"id": "t:1", "first_captured_at": "x", "last_captured_at": "x"})
-        db["posts"].insert({"id": "t:1", "thread_id": "t:1", "text": "archived words"})
+    posts = (Post(id="twitter:1", author=None, text="archived words", position=1),)
+    store.save_thread(db, Thread(id="twitter:1", platform="twitter", url="", source="test", author=None, posts=posts), captured_at="2026-01-01T00:00:00Z")
     segments = db.execute("SELECT * FROM posts_fts_data").fetchall()
 
-    db.execute("UPDATE posts SET like_count = 5, text = 'archived words' WHERE id = 't:1'")
+    db.execute("UPDATE posts SET like_count = 5, text = 'archived words' WHERE id = 'twitter:1'")
     assert db.execute("SELECT * FROM posts_fts_data").fetchall() == segments
 
-    db.execute("UPDATE posts SET text = 'preserved words' WHERE id = 't:1'")
+    db.execute("UPDATE posts SET text = 'preserved words' WHERE id = 'twitter:1'")
     assert db.execute("SELECT rowid FROM posts_fts WHERE posts_fts MATCH 'preserving'").fetchall() == [(1,)]
     assert db.execute("SELECT rowid FROM posts_fts WHERE posts_fts MATCH 'archive'").fetchall() == []

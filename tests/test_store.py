@@ -386,9 +386,22 @@ def test_full_text_search_stems_and_follows_edits(db: sqlite_utils.Database) -> 
 
     assert search(db, "archiving") == []
     assert search(db, "keeping") == [ROOT]
-    db.execute("INSERT INTO posts_fts (posts_fts) VALUES ('integrity-check')")
+    db.execute("INSERT INTO posts_fts (posts_fts) VALUES ('integrity-check')")  # the index agrees with posts
     db.execute("INSERT INTO threads_fts (threads_fts) VALUES ('integrity-check')")
     assert list(db["threads"].search("keeping", columns=["id"])) == [{"id": ROOT}]
+
+
+def test_every_new_post_enters_the_search_index_once(db: sqlite_utils.Database) -> None:
+    twice = post(2, "archived twice in one capture")
+    store.save_thread(db, thread(post(1, "first words"), twice, twice, post(3, None, missing=True)), captured_at=T1)
+    store.save_thread(db, thread(post(1, "first words"), twice, post(4, "added later")), captured_at=T2)
+    store.save_thread(db, thread(post(5, "another thread", position=1)), captured_at=T2)
+
+    assert search(db, "archive") == [tweet(2)]
+    assert search(db, "later") == [tweet(4)]
+    assert search(db, "another") == [tweet(5)]
+    assert db.execute("SELECT count(*) FROM posts_fts_docsize").fetchone() == (5,)  # one entry per post
+    db.execute("INSERT INTO posts_fts (posts_fts) VALUES ('integrity-check')")
 
 
 def test_a_post_moves_to_the_thread_that_positions_it(db: sqlite_utils.Database) -> None:

@@ -130,7 +130,9 @@ FROM posts WHERE id = ?1 AND text IS NOT NULL AND text IS NOT ?2 AND last_captur
 """
 
 IN_IDS = "(SELECT value FROM json_each(:ids))"
-STORED_THREADS = "SELECT thread_id FROM posts WHERE id IN (SELECT value FROM json_each(?))"
+STORED_POSTS = f"SELECT id, thread_id FROM posts WHERE id IN {IN_IDS}"
+# New posts enter the search index here, in one statement (see migrations.index_new_posts_in_the_store).
+INDEX_NEW_POSTS = f"INSERT INTO posts_fts (rowid, text) SELECT rowid, text FROM posts WHERE id IN {IN_IDS}"
 FLAG_LATEST = f"""
 UPDATE posts SET in_latest_capture = id IN {IN_IDS}
 WHERE thread_id = :thread AND in_latest_capture IS NOT (id IN {IN_IDS})
@@ -237,16 +239,18 @@ def _save_thread(db: sqlite_utils.Database, thread: Thread, captured_at: str, ca
     with db.atomic():
         changes = _upsert_authors(db, thread)
         changes += db.conn.execute(UPSERT_THREAD, _thread_row(thread, captured_at)).rowcount
-        stored_threads = [row[0] for row in db.conn.execute(STORED_THREADS, [ids])]
-        changes += _save_earlier_texts(db, thread.posts, captured_at, capture_ids)
+        stored = dict(db.conn.execute(STORED_POSTS, marks).fetchall())
+        stored_posts = [post for post in thread.posts if post.id in stored]  # only they can have an earlier text
+        changes += _save_earlier_texts(db, stored_posts, captured_at, capture_ids)
         post_changes = _upsert_posts(db, thread, captured_at, capture_ids)
+        db.conn.execute(INDEX_NEW_POSTS, {"ids": json.dumps([post_id for post_id in post_ids if post_id not in stored])})
         changes += post_changes + db.conn.execute(FLAG_LATEST, marks).rowcount
         db.conn.execute(MARK_POSTS_SEEN, marks)
         db.conn.execute(MARK_THREAD_SEEN, marks)
         changes += _save_entities(db, thread.posts)
         db.conn.executemany(INSERT_THREAD_CAPTURE, [(thread.id, capture_id) for capture_id in capture_ids])
-        db.conn.execute(COUNT_POSTS, {"ids": json.dumps(sorted({thread.id, *stored_threads}))})
-    new_posts = len(post_ids) - len(stored_threads)
+        db.conn.execute(COUNT_POSTS, {"ids": json.dumps(sorted({thread.id, *stored.values()}))})
+    new_posts = len(post_ids) - len(stored)
     return SaveResult(thread.id, new_posts, post_changes - new_posts, unchanged=changes == 0)
 
 
