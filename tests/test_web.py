@@ -6,6 +6,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import sqlite_utils
+import yaml
 from bs4 import BeautifulSoup
 from datasette.app import Datasette
 
@@ -315,6 +316,81 @@ async def test_search_pages(ds: Datasette) -> None:
     assert parse_qs(urlsplit(following).query) == {"q": ["archive"], "platform": ["twitter"], "page": ["2"]}
     second = await soup_of(ds, following)
     assert not {a["href"] for a in first.select("a.result-link")} & {a["href"] for a in second.select("a.result-link")}
+
+
+def capped(db_path: Path, tmp_path: Path, cap: int) -> Datasette:
+    """The archive served with the plugin's match cap lowered to ``cap``."""
+    metadata = yaml.safe_load(METADATA.read_text(encoding="utf-8"))
+    metadata["plugins"] = {"threadvault": {"match_cap": cap}}
+    path = tmp_path / "metadata.yml"
+    path.write_text(yaml.safe_dump(metadata), encoding="utf-8")
+    return build_datasette(db_path, path)
+
+
+ARCHIVED_LAST = (
+    "SELECT posts.*, rank FROM (SELECT rowid, rank FROM posts_fts WHERE posts_fts MATCH 'archive'"
+    " ORDER BY rowid DESC LIMIT :cap) AS matches JOIN posts ON posts.rowid = matches.rowid"
+)
+
+
+@pytest.mark.asyncio
+async def test_a_search_past_the_cap_counts_and_ranks_the_matches_archived_last(
+    db_path: Path, tmp_path: Path, db: sqlite_utils.Database
+) -> None:
+    ds = capped(db_path, tmp_path, 25)
+    soup = await soup_of(ds, "/-/search?q=archive")
+    assert texts(soup, ".reader-summary")[0].startswith("More than 25 posts ")
+    assert "the 25 archived last are counted" in texts(soup, ".reader-bounded")[0]
+    expected = {}
+    for row in db.query(ARCHIVED_LAST, {"cap": 25}):
+        platform = row["id"].split(":")[0]
+        expected[platform] = expected.get(platform, 0) + 1
+    assert facets(soup)["platform"] == [f"{name} {count}" for name, count in
+                                        sorted(expected.items(), key=lambda item: (-item[1], item[0]))]
+    ranked = [row["id"] for row in db.query(ARCHIVED_LAST + " ORDER BY rank, posts.created_at DESC", {"cap": 25})]
+    shown = [a["href"] for a in soup.select("a.result-link")]
+    second = [a["href"] for a in (await soup_of(ds, "/-/search?q=archive&page=2")).select("a.result-link")]
+    assert len(shown) == 20 and len(second) == 5
+    positions = {row["id"]: row["position"] for row in db.query("SELECT id, position FROM posts")}
+    assert [href.rsplit("#post-", 1)[1] for href in shown + second] == [str(positions[i]) for i in ranked]
+
+
+@pytest.mark.asyncio
+async def test_newest_first_past_the_cap_still_orders_every_match(
+    db_path: Path, tmp_path: Path, db: sqlite_utils.Database
+) -> None:
+    soup = await soup_of(capped(db_path, tmp_path, 25), "/-/search?q=archive&sort=newest")
+    newest = [row["created_at"] for row in db.query(
+        "SELECT created_at FROM posts WHERE rowid IN (SELECT rowid FROM posts_fts WHERE posts_fts MATCH 'archive')"
+        " ORDER BY created_at DESC LIMIT 20"
+    )]
+    assert [time["datetime"] for time in soup.select(".search-result time")] == newest
+    assert "while newest first orders every match" in texts(soup, ".reader-bounded")[0]
+
+
+@pytest.mark.asyncio
+async def test_a_search_within_the_cap_is_counted_whole(db_path: Path, tmp_path: Path,
+                                                          db: sqlite_utils.Database) -> None:
+    matches = db.execute("SELECT count(*) FROM posts_fts WHERE posts_fts MATCH 'archive'").fetchone()[0]
+    soup = await soup_of(capped(db_path, tmp_path, matches), "/-/search?q=archive")
+    assert texts(soup, ".reader-summary")[0].startswith(f"{matches} posts ")
+    assert soup.select(".reader-bounded") == []
+    soup = await soup_of(capped(db_path, tmp_path, matches - 1), "/-/search?q=archive")
+    assert texts(soup, ".reader-summary")[0].startswith(f"More than {matches - 1} posts ")
+
+
+@pytest.mark.asyncio
+async def test_filters_alone_past_the_cap_count_the_posts_archived_last(
+    db_path: Path, tmp_path: Path, db: sqlite_utils.Database
+) -> None:
+    soup = await soup_of(capped(db_path, tmp_path, 10), "/-/search?platform=twitter")
+    assert texts(soup, ".reader-summary")[0].startswith("More than 10 posts ")
+    months = db.execute(
+        "SELECT count(DISTINCT substr(created_at, 1, 7)) FROM (SELECT created_at FROM posts"
+        " WHERE text IS NOT NULL AND id GLOB 'twitter:*' ORDER BY rowid DESC LIMIT 10)"
+    ).fetchone()[0]
+    assert len(facets(soup)["month"]) == months
+    assert facets(soup)["platform"] == ["twitter · 10 ✖"]
 
 
 # -- hashtag and author pages ----------------------------------------------------------------------

@@ -1,8 +1,13 @@
 """Full-text search over posts, with facets on hashtag, author, platform and month.
 
 One set of filters builds every query on the page: the results, their count and each
-facet, so a facet always counts what the results show.  Facets run under Datasette's
-facet time limit; one that runs out is shown as such, never silently left out.
+facet, so a facet always counts what the results show.  The work is bounded for a
+search that matches more posts than the match cap (5,000 unless the plugin setting
+``match_cap`` says otherwise), and the page says so: the count stops at the cap, the
+facets count the matches archived last (read in the full-text index's own order, so
+they cost the cap and not the whole match) and relevance ranks those same matches;
+newest and oldest still order every match.  Facets run under Datasette's facet time
+limit; one that runs out is shown as such, never silently left out.
 """
 
 from __future__ import annotations
@@ -27,51 +32,59 @@ if TYPE_CHECKING:  # datasette.app loads the plugins, this module among them
 RESULTS_PER_PAGE = 20
 FACET_SIZE = 10
 MONTHS_SHOWN = 24
-SORTS = {
-    "relevance": "posts_fts.rank, posts.created_at DESC",
-    "newest": "posts.created_at DESC, posts.id DESC",
-    "oldest": "posts.created_at, posts.id",
+MATCH_CAP = 5_000
+SORTS = {  # column names shared by the page's own query and its rows (see RESULTS)
+    "relevance": "rank, created_at DESC",
+    "newest": "created_at DESC, id DESC",
+    "oldest": "created_at, id",
 }
 FILTERS = ("q", "tag", "author", "platform", "month", "mention")
 OPEN, CLOSE = "\ue000", "\ue001"  # snippet() markers, turned into <mark> after escaping
 PLATFORM = re.compile(r"[a-z0-9_-]+")
 MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
 
+# The matches archived last, at most :cap of them: every match when there are no more.
+MATCHES = "matches AS MATERIALIZED (SELECT {key} AS rowid{rank} {source} {where} ORDER BY {key} DESC LIMIT :cap)"
+# One page of results.  Relevance ranks the bounded matches, reading posts only for the rows that
+# rank as high as the page's last one (ties included); newest and oldest walk every match by time.
+RANKED = (
+    "WITH {matches}, page AS MATERIALIZED (SELECT matches.rowid, rank, created_at FROM matches"
+    " JOIN posts ON posts.rowid = matches.rowid"
+    " WHERE rank <= coalesce((SELECT rank FROM matches ORDER BY rank LIMIT 1 OFFSET :limit + :offset - 1), rank)"
+    " ORDER BY {order} LIMIT :limit OFFSET :offset)"
+)
+TIMED = (
+    "WITH page AS MATERIALIZED (SELECT posts.rowid, posts.created_at, posts.id FROM posts {index}"
+    " WHERE {membership} ORDER BY {order} LIMIT :limit OFFSET :offset)"
+)
 RESULTS = """
 SELECT posts.id, posts.thread_id, posts.position, posts.created_at, posts.author_id, posts.url,
   authors.handle, authors.display_name, threads.title, {snippet} AS snippet
-{source}
+FROM page JOIN posts ON posts.rowid = page.rowid {fts}
 LEFT JOIN authors ON authors.id = posts.author_id
 LEFT JOIN threads ON threads.id = posts.thread_id
-{where}
-ORDER BY {order} LIMIT :limit OFFSET :offset
+ORDER BY {order}
 """
-FACETS = {
-    "tag": (
-        "Hashtag",
-        "SELECT post_hashtags.tag AS value, '#' || hashtags.display AS label, count(*) AS count"
-        " FROM post_hashtags JOIN hashtags ON hashtags.tag = post_hashtags.tag"
-        " WHERE post_hashtags.post_id IN (SELECT posts.id {source} {where})"
-        " GROUP BY post_hashtags.tag ORDER BY count DESC, value LIMIT :size",
-    ),
-    "author": (
-        "Author",
-        "SELECT value, coalesce('@' || authors.handle, value) AS label, count FROM"
-        " (SELECT posts.author_id AS value, count(*) AS count {source} {where}"
-        " GROUP BY posts.author_id ORDER BY count DESC, value LIMIT :size)"
-        " LEFT JOIN authors ON authors.id = value ORDER BY count DESC, value",
-    ),
-    "platform": (
-        "Platform",
-        "SELECT substr(posts.id, 1, instr(posts.id, ':') - 1) AS value, NULL AS label, count(*) AS count"
-        " {source} {where} GROUP BY value ORDER BY count DESC, value LIMIT :size",
-    ),
-    "month": (
-        "Month",
-        "SELECT substr(posts.created_at, 1, 7) AS value, NULL AS label, count(*) AS count"
-        " {source} {where} AND posts.created_at IS NOT NULL GROUP BY value ORDER BY value DESC LIMIT :months",
-    ),
-}
+# Every facet in one statement, so the matching posts are read once: (facet, value, label, count) rows.
+FACETS = {"tag": "Hashtag", "author": "Author", "platform": "Platform", "month": "Month"}
+COUNTED = (
+    "counted AS MATERIALIZED (SELECT posts.id, posts.author_id, substr(posts.created_at, 1, 7) AS month"
+    " FROM matches JOIN posts ON posts.rowid = matches.rowid)"
+)
+FACET_SQL = (
+    "SELECT 'tag' AS facet, value, '#' || hashtags.display AS label, count FROM"
+    " (SELECT post_hashtags.tag AS value, count(*) AS count FROM counted"
+    " JOIN post_hashtags ON post_hashtags.post_id = counted.id"
+    " GROUP BY value ORDER BY count DESC, value LIMIT :size)"
+    " JOIN hashtags ON hashtags.tag = value"
+    " UNION ALL SELECT 'author', value, coalesce('@' || authors.handle, value), count FROM"
+    " (SELECT author_id AS value, count(*) AS count FROM counted GROUP BY value ORDER BY count DESC, value LIMIT :size)"
+    " LEFT JOIN authors ON authors.id = value"
+    " UNION ALL SELECT * FROM (SELECT 'platform', substr(id, 1, instr(id, ':') - 1) AS value, NULL, count(*) AS count"
+    " FROM counted GROUP BY value ORDER BY count DESC, value LIMIT :size)"
+    " UNION ALL SELECT * FROM (SELECT 'month', month, NULL, count(*) FROM counted WHERE month IS NOT NULL"
+    " GROUP BY month ORDER BY month DESC LIMIT :months)"
+)
 
 
 @dataclass
@@ -80,6 +93,24 @@ class Facet:
     title: str
     values: list[dict[str, Any]] = field(default_factory=list)
     timed_out: bool = False
+
+
+@dataclass(frozen=True)
+class Query:
+    """The search's filters as SQL: ``source`` and ``where`` select the matching posts."""
+
+    source: str
+    where: str
+    params: dict[str, Any]
+    text: bool  # a full-text search: the index decides what matches, posts_fts.rowid is the key
+
+    @property
+    def key(self) -> str:
+        return "posts_fts.rowid" if self.text else "posts.rowid"
+
+    def matches(self, rank: bool = False) -> str:
+        return MATCHES.format(key=self.key, rank=", posts_fts.rank AS rank" if rank else "", source=self.source,
+                              where=self.where)
 
 
 def parse_filters(request: Request) -> dict[str, str]:
@@ -96,13 +127,10 @@ def parse_filters(request: Request) -> dict[str, str]:
     return {name: value for name, value in filters.items() if value}
 
 
-def where_clause(filters: dict[str, str]) -> tuple[str, str, dict[str, Any]]:
-    """The FROM and WHERE parts shared by every query, with their parameters."""
-    source, clauses, params = "FROM posts", ["posts.text IS NOT NULL"], {}
-    if "q" in filters:
-        source = "FROM posts_fts JOIN posts ON posts.rowid = posts_fts.rowid"
-        clauses.append("posts_fts MATCH :q")
-        params["q"] = escape_fts(filters["q"])
+def post_clauses(filters: dict[str, str]) -> tuple[list[str], dict[str, Any]]:
+    """The conditions on ``posts`` of every filter but the words, with their parameters."""
+    clauses: list[str] = []
+    params: dict[str, Any] = {}
     if "tag" in filters:
         clauses.append("posts.id IN (SELECT post_id FROM post_hashtags WHERE tag = :tag)")
         params["tag"] = filters["tag"]
@@ -120,7 +148,41 @@ def where_clause(filters: dict[str, str]) -> tuple[str, str, dict[str, Any]]:
         clauses.append("posts.created_at >= :month_start AND posts.created_at < :month_end")
         following = f"{year + month // 12:04d}-{month % 12 + 1:02d}"
         params.update(month_start=filters["month"], month_end=following)
-    return source, "WHERE " + " AND ".join(clauses), params
+    return clauses, params
+
+
+def build_query(filters: dict[str, str]) -> Query:
+    """The posts the filters select.  Only posts with text are in the full-text index, so a search needs
+    ``posts`` only for the other filters."""
+    clauses, params = post_clauses(filters)
+    if "q" not in filters:
+        return Query("FROM posts", " ".join(["WHERE posts.text IS NOT NULL", *(f"AND {c}" for c in clauses)]),
+                     params, text=False)
+    params["q"] = escape_fts(filters["q"])
+    source = "FROM posts_fts JOIN posts ON posts.rowid = posts_fts.rowid" if clauses else "FROM posts_fts"
+    return Query(source, " AND ".join(["WHERE posts_fts MATCH :q", *clauses]), params, text=True)
+
+
+def results_sql(query: Query, filters: dict[str, str], sort: str, bounded: bool) -> str:
+    """One page of results.  Newest and oldest over more matches than the cap walk the posts by time,
+    testing each against the full-text index, instead of sorting every match."""
+    order = SORTS[sort]
+    if sort == "relevance":
+        head = RANKED.format(matches=query.matches(rank=True), order=order)
+    else:
+        clauses, _ = post_clauses(filters)
+        membership = " AND ".join(
+            (["posts.rowid IN (SELECT rowid FROM posts_fts WHERE posts_fts MATCH :q)"] if query.text
+             else ["posts.text IS NOT NULL"]) + clauses
+        )
+        index = "INDEXED BY idx_posts_created_at" if bounded and query.text else ""
+        head = TIMED.format(index=index, membership=membership, order=order)
+    text = query.text
+    return head + RESULTS.format(
+        snippet=f"snippet(posts_fts, 0, '{OPEN}', '{CLOSE}', '…', 40)" if text else "substr(posts.text, 1, 400)",
+        fts="JOIN posts_fts ON posts_fts.rowid = page.rowid AND posts_fts MATCH :q" if text else "",
+        order=", ".join(f"page.{part}" for part in order.split(", ")),
+    )
 
 
 def highlight(snippet: str | None) -> Markup:
@@ -129,27 +191,36 @@ def highlight(snippet: str | None) -> Markup:
     return Markup(text.replace(OPEN, "<mark>").replace(CLOSE, "</mark>"))
 
 
-async def facet(db: Database, name: str, source: str, where: str, params: dict[str, Any], limit_ms: int) -> Facet:
-    title, sql = FACETS[name]
-    result = Facet(name, title)
+async def facets(db: Database, query: Query, params: dict[str, Any], limit_ms: int) -> list[Facet]:
+    """Each facet's values, most posts first (months newest first); all marked timed out if they ran out of time."""
+    found = {name: Facet(name, title) for name, title in FACETS.items()}
     try:
-        found = await db.execute(
-            sql.format(source=source, where=where),
+        rows = await db.execute(
+            f"WITH {query.matches()}, {COUNTED} {FACET_SQL}",
             {**params, "size": FACET_SIZE, "months": MONTHS_SHOWN},
             custom_time_limit=limit_ms,
         )
     except QueryInterrupted:
-        result.timed_out = True
-        return result
-    result.values = [dict(row) for row in found.rows]
-    return result
+        return [Facet(name, title, timed_out=True) for name, title in FACETS.items()]
+    for facet, value, label, number in rows.rows:
+        found[facet].values.append({"value": value, "label": label, "count": number})
+    for facet in found.values():  # a compound select keeps no order of its parts
+        facet.values.sort(key=(lambda v: v["value"]) if facet.name == "month" else (lambda v: (-v["count"], v["value"])),
+                          reverse=facet.name == "month")
+    return list(found.values())
 
 
-async def count(db: Database, source: str, where: str, params: dict[str, Any], limit_ms: int) -> int | None:
+async def count(db: Database, query: Query, params: dict[str, Any], limit_ms: int) -> int | None:
+    """How many posts match, counting one past the cap at most; None when even that took too long."""
+    sql = f"SELECT count(*) FROM (SELECT 1 {query.source} {query.where} LIMIT :cap + 1)"
     try:
-        return (await db.execute(f"SELECT count(*) {source} {where}", params, custom_time_limit=limit_ms)).first()[0]
+        return (await db.execute(sql, params, custom_time_limit=limit_ms)).first()[0]
     except QueryInterrupted:
         return None
+
+
+def match_cap(datasette: Datasette) -> int:
+    return int((datasette.plugin_config("threadvault") or {}).get("match_cap", MATCH_CAP))
 
 
 async def search_page(request: Request, datasette: Datasette) -> Response:
@@ -159,15 +230,16 @@ async def search_page(request: Request, datasette: Datasette) -> Response:
     if sort not in SORTS or (sort == "relevance" and "q" not in filters):
         raise BadRequest(f"sort must be one of {', '.join(SORTS)} (relevance only with a search)")
     number = page_number(request)
-    source, where, params = where_clause(filters)
-    snippet = f"snippet(posts_fts, 0, '{OPEN}', '{CLOSE}', '…', 40)" if "q" in filters else "substr(posts.text, 1, 400)"
-    sql = RESULTS.format(snippet=snippet, source=source, where=where, order=SORTS[sort])
-    window = {"limit": RESULTS_PER_PAGE + 1, "offset": (number - 1) * RESULTS_PER_PAGE}
+    query = build_query(filters)
+    cap = match_cap(datasette)
+    params = {**query.params, "cap": cap}
     limit_ms = datasette.setting("facet_time_limit_ms")
-    results, total, *facets = await asyncio.gather(
-        db.execute(sql, {**params, **window}),
-        count(db, source, where, params, limit_ms),
-        *(facet(db, name, source, where, params, limit_ms) for name in FACETS),
+    total = await count(db, query, params, limit_ms)
+    bounded = total is None or total > cap
+    window = {"limit": RESULTS_PER_PAGE + 1, "offset": (number - 1) * RESULTS_PER_PAGE}
+    results, counted = await asyncio.gather(
+        db.execute(results_sql(query, filters, sort, bounded), {**params, **window}),
+        facets(db, query, params, limit_ms),
     )
     found = [dict(row) for row in results.rows]
     context = {
@@ -176,7 +248,9 @@ async def search_page(request: Request, datasette: Datasette) -> Response:
         "sorts": [name for name in SORTS if name != "relevance" or "q" in filters],
         "results": found[:RESULTS_PER_PAGE],
         "total": total,
-        "facets": facets,
+        "bounded": bounded,
+        "cap": cap,
+        "facets": counted,
         "page": number,
         "has_next": len(found) > RESULTS_PER_PAGE,
         "highlight": highlight,
