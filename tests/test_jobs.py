@@ -1,5 +1,6 @@
 import asyncio
 import hashlib
+import itertools
 import json
 import random
 import shutil
@@ -15,9 +16,10 @@ from werkzeug import Response
 from pagegen import REAL_PAGE, generated_thread, thread_page
 from threadvault import imports, jobs, sources, store
 from threadvault.captures import WarcWriter
-from threadvault.errors import ArchiveBusy, NotAThread
+from threadvault.errors import ArchiveBusy, NotAThread, ThreadvaultError
 from threadvault.fetch import Exchange, FetchSettings
 from threadvault.model import Listing
+from threadvault.sources import twarc
 
 SETTINGS = FetchSettings(delay=0, retries=1, backoff=0.01, concurrency=2)
 PARSED_TABLES = ["threads", "posts", "authors", "hashtags", "post_hashtags", "mentions", "links", "media", "thread_captures"]
@@ -381,6 +383,48 @@ def test_posts_of_an_import_point_at_its_resource_record(tmp_path):
     assert {row[0] for row in db.execute("SELECT DISTINCT capture_id FROM thread_captures")} == {capture["id"]}
     fetched_at = {row[0] for row in db.execute("SELECT DISTINCT last_captured_at FROM threads")}
     assert fetched_at == {capture["fetched_at"]}
+
+
+def test_an_import_saves_its_threads_in_batches_each_all_or_nothing(tmp_path, monkeypatch):
+    monkeypatch.setattr(imports, "SAVE_BATCH", 10)
+    saved = []
+    real_save = store.save_thread
+
+    def save_until_the_25th(db, thread, **kwargs):
+        if len(saved) == 24:
+            raise KeyboardInterrupt  # as Ctrl-C in the middle of the third batch
+        saved.append(thread.id)
+        return real_save(db, thread, **kwargs)
+
+    db_path = tmp_path / "threadvault.db"
+    monkeypatch.setattr(store, "save_thread", save_until_the_25th)
+    with pytest.raises(KeyboardInterrupt):
+        imports.import_file(db_path, TWARC)
+    assert sorted(row[0] for row in sqlite3.connect(db_path).execute("SELECT id FROM threads")) == sorted(saved[:20])
+
+    monkeypatch.setattr(store, "save_thread", real_save)
+    again = imports.import_file(db_path, TWARC)
+    assert (again.saved, again.unchanged) == (79, 20)
+
+
+def test_an_import_that_fails_part_way_keeps_the_threads_read_before(tmp_path, monkeypatch):
+
+    class CutShort:  # the twarc reader, failing after its 15th thread as a damaged file would
+        NAME = twarc.NAME
+
+        @staticmethod
+        def read(path, errors):
+            yield from itertools.islice(twarc.read(path, errors), 15)
+            raise ThreadvaultError(f"{path}: cut short")
+
+    monkeypatch.setattr(imports, "SAVE_BATCH", 10)
+    monkeypatch.setattr(sources, "sniff", lambda path, forced: CutShort)
+    db_path = tmp_path / "threadvault.db"
+    with pytest.raises(ThreadvaultError, match="cut short"):
+        imports.import_file(db_path, TWARC)
+    db = store.open_archive(db_path)
+    assert db["threads"].count == 15
+    assert [(row["status"], row["reason"]) for row in db["queue"].rows] == [("failed", f"{TWARC}: cut short")]
 
 
 @pytest.mark.parametrize("make_file", [
