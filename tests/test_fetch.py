@@ -351,6 +351,30 @@ async def test_a_used_up_rate_limit_waits_for_its_reset() -> None:
 
 
 @pytest.mark.asyncio
+async def test_a_used_up_rate_limit_is_not_lifted_by_an_older_request_answered_after_it() -> None:
+    time = FakeTime()
+    reset = (time.now + timedelta(seconds=42)).isoformat().replace("+00:00", "Z")
+    limited = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset}
+    first_sent, answer_first = asyncio.Event(), asyncio.Event()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/1":
+            first_sent.set()
+            await answer_first.wait()
+            return streamed(200)
+        return streamed(200, limited if request.url.path == "/2" else {})
+
+    async with mock_fetcher(handler, time, total_timeout=5.0) as fetcher:  # one at a time, /2 would wait for ever
+        first = asyncio.create_task(fetcher.fetch("https://mastodon.test/1"))
+        await first_sent.wait()
+        await fetcher.fetch("https://mastodon.test/2")
+        answer_first.set()
+        await first
+        await fetcher.fetch("https://mastodon.test/3")
+    assert time.sleeps == [42.0]
+
+
+@pytest.mark.asyncio
 async def test_a_public_host_cannot_redirect_to_a_private_address() -> None:
     time = FakeTime()
     script = Script((302, {"Location": "http://127.0.0.1:8080/admin"}), (200, {}))
@@ -390,6 +414,18 @@ async def test_concurrency_bound_is_never_exceeded() -> None:
         results = await asyncio.gather(*(fetcher.fetch(url) for url in urls))
     assert [result[-1].url for result in results] == urls
     assert (handler.peak, handler.peak_per_host) == (3, 1)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("delay", "in_flight"), [(0.0, 3), (0.5, 1)])
+async def test_requests_to_one_host_overlap_only_without_a_delay(delay: float, in_flight: int) -> None:
+    handler = InFlight()
+    time = FakeTime()
+    urls = [f"https://host.test/{n}" for n in range(12)]
+    async with mock_fetcher(handler, time, concurrency=3, delay=delay) as fetcher:
+        results = await asyncio.gather(*(fetcher.fetch(url) for url in urls))
+    assert [result[-1].url for result in results] == urls
+    assert (handler.peak, handler.peak_per_host) == (in_flight, in_flight)
 
 
 # The wire (servers on 127.0.0.1)

@@ -21,7 +21,7 @@ import re
 import socket
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.robotparser import RobotFileParser
 
@@ -91,12 +91,15 @@ class Exchange:
 
 @dataclass
 class _Host:
-    """Requests to one host go one at a time, at least ``delay`` seconds apart, and none before
-    ``not_before`` when the host said its rate limit was used up."""
+    """Requests to one host start at least ``delay`` seconds apart, and none before ``not_before``
+    when the host said its rate limit was used up.  ``turns`` bounds how many are in flight at once:
+    one when a delay spaces them, else as many as the concurrency allows."""
 
-    turn: asyncio.Lock = field(default_factory=asyncio.Lock)
+    turns: asyncio.Semaphore
     last_sent: datetime | None = None
     not_before: datetime | None = None
+    sent: int = 0  # requests started, which numbers them
+    heard: int = 0  # the number of the latest-started request answered: the host's latest word on its limit
 
 
 def _rate_limit_reset(headers: httpx.Headers) -> datetime | None:
@@ -141,7 +144,8 @@ class Fetcher:
             pool=settings.connect_timeout,
         ).as_dict()
         self._slots = asyncio.Semaphore(settings.concurrency)
-        self._hosts: defaultdict[str, _Host] = defaultdict(_Host)
+        self._hosts: defaultdict[str, _Host] = defaultdict(
+            lambda: _Host(asyncio.Semaphore(1 if settings.delay > 0 else settings.concurrency)))
         self._robots: dict[str, RobotFileParser | FetchError] = {}
         self._robots_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
@@ -255,16 +259,20 @@ class Fetcher:
 
     async def _send_once(self, url: httpx.URL, headers: httpx.Headers) -> Exchange:
         host = self._hosts[url.host]
-        async with host.turn:
+        async with host.turns:
             await self._wait_for_turn(host)
             async with self._slots:
                 host.last_sent = sent = self._clock()
+                host.sent += 1
+                number = host.sent
                 request = httpx.Request("GET", url, headers=headers, extensions={"timeout": self._timeout})
                 try:
                     response, body = await asyncio.wait_for(self._exchange(request), self.settings.total_timeout)
                 except asyncio.TimeoutError:
                     raise TotalTimeout(f"took longer than {self.settings.total_timeout:g} s", request=request) from None
-                host.not_before = _rate_limit_reset(response.headers)
+                if number > host.heard:  # requests overlap without a delay: an older answer is stale
+                    host.heard = number
+                    host.not_before = _rate_limit_reset(response.headers)
         return _exchange(request, response, body, sent)
 
     async def _exchange(self, request: httpx.Request) -> tuple[httpx.Response, bytes]:
