@@ -2,7 +2,7 @@
 
 One set of filters builds every query on the page: the results, their count and each
 facet, so a facet always counts what the results show.  The work is bounded for a
-search that matches more posts than the match cap (5,000 unless the plugin setting
+search that matches more posts than the match cap (2,000 unless the plugin setting
 ``match_cap`` says otherwise), and the page says so: the count stops at the cap, the
 facets count the matches archived last (read in the full-text index's own order, so
 they cost the cap and not the whole match) and relevance ranks those same matches;
@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # datasette.app loads the plugins, this module among them
 RESULTS_PER_PAGE = 20
 FACET_SIZE = 10
 MONTHS_SHOWN = 24
-MATCH_CAP = 5_000
+MATCH_CAP = 2_000
 SORTS = {  # column names shared by the page's own query and its rows (see RESULTS)
     "relevance": "rank, created_at DESC",
     "newest": "created_at DESC, id DESC",
