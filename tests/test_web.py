@@ -393,6 +393,34 @@ async def test_filters_alone_past_the_cap_count_the_posts_archived_last(
     assert facets(soup)["platform"] == ["twitter · 10 ✖"]
 
 
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("query", "where"),
+    [
+        ("tag=webarchiving", "id IN (SELECT post_id FROM post_hashtags WHERE tag = 'webarchiving')"),
+        ("mention=mattstratton", "id IN (SELECT post_id FROM mentions WHERE handle = 'mattstratton')"),
+        ("author=twitter%3Aarchivist_ana", "author_id = 'twitter:archivist_ana'"),
+        ("platform=mastodon", "id GLOB 'mastodon:*'"),
+        ("month=2026-08", "created_at >= '2026-08' AND created_at < '2026-09'"),
+    ],
+)
+async def test_words_and_a_filter_past_the_cap(db_path: Path, tmp_path: Path, db: sqlite_utils.Database,
+                                               query: str, where: str) -> None:
+    ds = capped(db_path, tmp_path, 10)
+    matching = (
+        f"SELECT * FROM posts WHERE rowid IN (SELECT rowid FROM posts_fts WHERE posts_fts MATCH 'archive') AND {where}"
+    )
+    total = db.execute(f"SELECT count(*) FROM ({matching})").fetchone()[0]
+    soup = await soup_of(ds, f"/-/search?q=archive&{query}&sort=newest")
+    summary = texts(soup, ".reader-summary")[0]
+    assert summary.startswith("More than 10 posts " if total > 10 else f"{total} post")
+    newest = [row["created_at"] for row in db.query(f"{matching} ORDER BY created_at DESC LIMIT 20")]
+    assert [time["datetime"] for time in soup.select(".search-result time")] == newest
+    archived_last = [row["id"] for row in db.query(f"{matching} ORDER BY rowid DESC LIMIT 10")]
+    counts = [int(value.replace("✖", "").split()[-1]) for value in facets(soup)["platform"]]
+    assert sum(counts) == len(archived_last)
+
+
 # -- hashtag and author pages ----------------------------------------------------------------------
 
 

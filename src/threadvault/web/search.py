@@ -127,18 +127,22 @@ def parse_filters(request: Request) -> dict[str, str]:
     return {name: value for name, value in filters.items() if value}
 
 
-def post_clauses(filters: dict[str, str]) -> tuple[list[str], dict[str, Any]]:
-    """The conditions on ``posts`` of every filter but the words, with their parameters."""
+def post_clauses(filters: dict[str, str], key: str) -> tuple[list[str], dict[str, Any]]:
+    """The conditions of every filter but the words, with their parameters.  Hashtag, mention and author
+    test ``key`` (a posts rowid) against the few posts an index gives, so a full-text search need not
+    read each matching post for them; platform and month, which hold most posts, test the post."""
     clauses: list[str] = []
     params: dict[str, Any] = {}
     if "tag" in filters:
-        clauses.append("posts.id IN (SELECT post_id FROM post_hashtags WHERE tag = :tag)")
+        clauses.append(f"{key} IN (SELECT posts.rowid FROM post_hashtags JOIN posts ON posts.id = post_id"
+                       " WHERE tag = :tag)")
         params["tag"] = filters["tag"]
     if "mention" in filters:
-        clauses.append("posts.id IN (SELECT post_id FROM mentions WHERE handle = :mention)")
+        clauses.append(f"{key} IN (SELECT posts.rowid FROM mentions JOIN posts ON posts.id = post_id"
+                       " WHERE handle = :mention)")
         params["mention"] = filters["mention"]
     if "author" in filters:
-        clauses.append("posts.author_id = :author")
+        clauses.append(f"{key} IN (SELECT rowid FROM posts WHERE author_id = :author)")
         params["author"] = filters["author"]
     if "platform" in filters:
         clauses.append("posts.id GLOB :platform")  # a range on the primary key: 'twitter:*'
@@ -152,30 +156,29 @@ def post_clauses(filters: dict[str, str]) -> tuple[list[str], dict[str, Any]]:
 
 
 def build_query(filters: dict[str, str]) -> Query:
-    """The posts the filters select.  Only posts with text are in the full-text index, so a search needs
-    ``posts`` only for the other filters."""
-    clauses, params = post_clauses(filters)
+    """The posts the filters select.  Only posts with text are in the full-text index, so a search reads
+    ``posts`` only for the platform and month."""
     if "q" not in filters:
-        return Query("FROM posts", " ".join(["WHERE posts.text IS NOT NULL", *(f"AND {c}" for c in clauses)]),
-                     params, text=False)
+        clauses, params = post_clauses(filters, "posts.rowid")
+        return Query("FROM posts", " AND ".join(["WHERE posts.text IS NOT NULL", *clauses]), params, text=False)
+    clauses, params = post_clauses(filters, "+posts_fts.rowid")  # +: a set to test while reading the index
     params["q"] = escape_fts(filters["q"])
-    source = "FROM posts_fts JOIN posts ON posts.rowid = posts_fts.rowid" if clauses else "FROM posts_fts"
+    joined = "platform" in filters or "month" in filters
+    source = "FROM posts_fts JOIN posts ON posts.rowid = posts_fts.rowid" if joined else "FROM posts_fts"
     return Query(source, " AND ".join(["WHERE posts_fts MATCH :q", *clauses]), params, text=True)
 
 
 def results_sql(query: Query, filters: dict[str, str], sort: str, bounded: bool) -> str:
-    """One page of results.  Newest and oldest over more matches than the cap walk the posts by time,
-    testing each against the full-text index, instead of sorting every match."""
+    """One page of results.  Newest and oldest over more matches of the words alone than the cap walk
+    the posts by time, testing each against the full-text index, instead of sorting every match."""
     order = SORTS[sort]
     if sort == "relevance":
         head = RANKED.format(matches=query.matches(rank=True), order=order)
     else:
-        clauses, _ = post_clauses(filters)
-        membership = " AND ".join(
-            (["posts.rowid IN (SELECT rowid FROM posts_fts WHERE posts_fts MATCH :q)"] if query.text
-             else ["posts.text IS NOT NULL"]) + clauses
-        )
-        index = "INDEXED BY idx_posts_created_at" if bounded and query.text else ""
+        clauses, _ = post_clauses(filters, "posts.rowid")
+        words = "posts.rowid IN (SELECT rowid FROM posts_fts WHERE posts_fts MATCH :q)"
+        membership = " AND ".join([words if query.text else "posts.text IS NOT NULL", *clauses])
+        index = "INDEXED BY idx_posts_created_at" if bounded and filters.keys() == {"q"} else ""
         head = TIMED.format(index=index, membership=membership, order=order)
     text = query.text
     return head + RESULTS.format(
