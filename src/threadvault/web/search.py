@@ -39,6 +39,7 @@ SORTS = {  # column names shared by the page's own query and its rows (see RESUL
     "oldest": "created_at, id",
 }
 FILTERS = ("q", "tag", "author", "platform", "month", "mention")
+ENTITY_FILTERS = {"tag": ("post_hashtags", "tag"), "mention": ("mentions", "handle")}  # the posts' table, column
 OPEN, CLOSE = "\ue000", "\ue001"  # snippet() markers, turned into <mark> after escaping
 PLATFORM = re.compile(r"[a-z0-9_-]+")
 MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
@@ -127,23 +128,28 @@ def parse_filters(request: Request) -> dict[str, str]:
     return {name: value for name, value in filters.items() if value}
 
 
-def post_clauses(filters: dict[str, str], key: str) -> tuple[list[str], dict[str, Any]]:
-    """The conditions of every filter but the words, with their parameters.  Hashtag, mention and author
-    test ``key`` (a posts rowid) against the few posts an index gives, so a full-text search need not
-    read each matching post for them; platform and month, which hold most posts, test the post."""
+def post_clauses(filters: dict[str, str], form: str) -> tuple[list[str], dict[str, Any]]:
+    """The conditions of every filter but the words, with their parameters, in one of three forms.
+
+    ``rows`` lets SQLite start from the few posts a hashtag, mention or author has; ``scan`` tests
+    each post read in some other order (posts by rowid or by time, when most of them pass); any
+    other form is a rowid column (a search's), tested against the set of posts those filters give,
+    so a full-text search need not read each matching post for them.  Platform and month, which
+    hold most posts, always test the post.
+    """
     clauses: list[str] = []
-    params: dict[str, Any] = {}
-    if "tag" in filters:
-        clauses.append(f"{key} IN (SELECT posts.rowid FROM post_hashtags JOIN posts ON posts.id = post_id"
-                       " WHERE tag = :tag)")
-        params["tag"] = filters["tag"]
-    if "mention" in filters:
-        clauses.append(f"{key} IN (SELECT posts.rowid FROM mentions JOIN posts ON posts.id = post_id"
-                       " WHERE handle = :mention)")
-        params["mention"] = filters["mention"]
+    params: dict[str, Any] = {name: filters[name] for name in ("tag", "mention", "author") if name in filters}
+    for name, (table, column) in ENTITY_FILTERS.items():
+        if name in filters:
+            posts = f"SELECT post_id FROM {table} WHERE {column} = :{name}"
+            clauses.append(
+                f"posts.id IN ({posts})" if form == "rows"
+                else f"EXISTS ({posts} AND post_id = posts.id)" if form == "scan"
+                else f"{form} IN (SELECT rowid FROM posts WHERE id IN ({posts}))"
+            )
     if "author" in filters:
-        clauses.append(f"{key} IN (SELECT rowid FROM posts WHERE author_id = :author)")
-        params["author"] = filters["author"]
+        clauses.append("posts.author_id = :author" if form in ("rows", "scan")
+                       else f"{form} IN (SELECT rowid FROM posts WHERE author_id = :author)")
     if "platform" in filters:
         clauses.append("posts.id GLOB :platform")  # a range on the primary key: 'twitter:*'
         params["platform"] = filters["platform"] + ":*"
@@ -155,12 +161,14 @@ def post_clauses(filters: dict[str, str], key: str) -> tuple[list[str], dict[str
     return clauses, params
 
 
-def build_query(filters: dict[str, str]) -> Query:
-    """The posts the filters select.  Only posts with text are in the full-text index, so a search reads
-    ``posts`` only for the platform and month."""
+def build_query(filters: dict[str, str], scan: bool = False) -> Query:
+    """The posts the filters select; with ``scan``, read in rowid order (for filters most posts pass).
+    Only posts with text are in the full-text index, so a search reads ``posts`` only for the platform
+    and month."""
     if "q" not in filters:
-        clauses, params = post_clauses(filters, "posts.rowid")
-        return Query("FROM posts", " AND ".join(["WHERE posts.text IS NOT NULL", *clauses]), params, text=False)
+        clauses, params = post_clauses(filters, "scan" if scan else "rows")
+        source = "FROM posts NOT INDEXED" if scan else "FROM posts"
+        return Query(source, " AND ".join(["WHERE posts.text IS NOT NULL", *clauses]), params, text=False)
     clauses, params = post_clauses(filters, "+posts_fts.rowid")  # +: a set to test while reading the index
     params["q"] = escape_fts(filters["q"])
     joined = "platform" in filters or "month" in filters
@@ -169,17 +177,17 @@ def build_query(filters: dict[str, str]) -> Query:
 
 
 def results_sql(query: Query, filters: dict[str, str], sort: str, bounded: bool) -> str:
-    """One page of results.  Newest and oldest over more matches of the words alone than the cap walk
-    the posts by time, testing each against the full-text index, instead of sorting every match."""
+    """One page of results.  Newest and oldest over more posts than the cap walk the posts by time,
+    testing each, instead of sorting every match; with words, only for the words alone."""
     order = SORTS[sort]
     if sort == "relevance":
         head = RANKED.format(matches=query.matches(rank=True), order=order)
     else:
-        clauses, _ = post_clauses(filters, "posts.rowid")
+        walk = bounded and (filters.keys() == {"q"} or not query.text)
+        clauses, _ = post_clauses(filters, "posts.rowid" if query.text else "scan" if walk else "rows")
         words = "posts.rowid IN (SELECT rowid FROM posts_fts WHERE posts_fts MATCH :q)"
         membership = " AND ".join([words if query.text else "posts.text IS NOT NULL", *clauses])
-        index = "INDEXED BY idx_posts_created_at" if bounded and filters.keys() == {"q"} else ""
-        head = TIMED.format(index=index, membership=membership, order=order)
+        head = TIMED.format(index="INDEXED BY idx_posts_created_at" if walk else "", membership=membership, order=order)
     text = query.text
     return head + RESULTS.format(
         snippet=f"snippet(posts_fts, 0, '{OPEN}', '{CLOSE}', '…', 40)" if text else "substr(posts.text, 1, 400)",
@@ -240,6 +248,8 @@ async def search_page(request: Request, datasette: Datasette) -> Response:
     total = await count(db, query, params, limit_ms)
     bounded = total is None or total > cap
     window = {"limit": RESULTS_PER_PAGE + 1, "offset": (number - 1) * RESULTS_PER_PAGE}
+    if bounded and not query.text:  # most posts pass: read them in rowid order until the cap
+        query = build_query(filters, scan=True)
     results, counted = await asyncio.gather(
         db.execute(results_sql(query, filters, sort, bounded), {**params, **window}),
         facets(db, query, params, limit_ms),
