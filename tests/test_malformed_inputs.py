@@ -279,7 +279,8 @@ PAGES = {
         "mastodonpy-cassette-context-110446983926957470-selfthread.yaml"), "mastodon"),
     "mastodon-long": Page(mastodon, LONG, status_and_context("mastodon-cassette-long-thread-constructed.yaml", LONG),
                           "mastodon"),
-    "mastodon-gap": Page(mastodon, GAP, status_and_context("mastodon-cassette-gap-constructed.yaml", GAP), "mastodon"),
+    "mastodon-gap": Page(mastodon, GAP, status_and_context("mastodon-cassette-gap-constructed.yaml", GAP) + (
+        cassette("mastodon/mastodon-cassette-gap-constructed.yaml", SOCIAL + "111914158223525373/context"),), "mastodon"),
     "bluesky-real-conversation": Page(
         bluesky, "https://bsky.app/profile/did:plc:yfvwmnlztr4dwkb7hwz55r2g/post/3kosdondcpl2i",
         (kotlin("bluesky/morpho-getPostThread-3kosdondcpl2i.kotlin-escaped.txt"),), "bluesky"),

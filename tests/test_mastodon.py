@@ -601,3 +601,135 @@ def test_malformed_context() -> None:
     captures[url] = Capture(url, 200, (), b'{"ancestors": []}', "2026-04-11T23:14:24Z")
     with pytest.raises(NotAThread, match=r"is not a Mastodon context \(ancestors, descendants\)$"):
         mastodon.parse("https://mastodon.social/@halcy/110446983926957470", captures)
+
+
+CAPPED = "mastodon-cassette-capped-thread-constructed.yaml"
+SOCIAL = "https://social.example/api/v1/statuses/"
+
+
+def capped_ids() -> list[str]:
+    """The local ids of the 45 statuses of mira's thread in the capped cassette, oldest first."""
+    contexts = [json.loads(capture.body) for capture in load_cassette(CAPPED).values() if capture.url.endswith("/context")]
+    listed = (status for context in contexts for status in context["ancestors"] + context["descendants"])
+    return sorted({status["id"] for status in listed if status["account"]["acct"] == "mira"}, key=int)
+
+
+CAPPED_IDS = capped_ids()
+
+
+def fetched(url: str, recorded: dict[str, Capture]) -> tuple[list[list[str]], dict[str, Capture]]:
+    """What a fetch job asks for, round by round, answered from ``recorded``; and the captures it ends with."""
+    rounds: list[list[str]] = []
+    captures: dict[str, Capture] = {}
+    while (todo := mastodon.plan(url, captures)) and len(rounds) < 10:
+        rounds.append(todo)
+        captures |= {each: recorded[each] for each in todo}
+    return rounds, captures
+
+
+def capped(position: int, context: bool = True) -> str:
+    return f"{SOCIAL}{CAPPED_IDS[position - 1]}" + ("/context" if context else "")
+
+
+@pytest.mark.parametrize(
+    "start, rounds, answers, other_replies",
+    [
+        (  # the depth cap: each context goes 20 levels below its status
+            1,
+            [[capped(1, context=False), capped(1)], [capped(21)], [capped(41)]],
+            [0] + [1] * 20 + [2] * 20 + [3] * 4,
+            2,
+        ),
+        (  # the ancestor cap: the context of post 45 begins at post 5
+            45,
+            [[capped(45, context=False), capped(45)], [capped(5)]],
+            [6] * 4 + [5] * 40 + [4],
+            1,
+        ),
+    ],
+)
+def test_a_thread_beyond_the_context_caps_is_read_from_more_contexts(
+    start: int, rounds: list[list[str]], answers: list[int], other_replies: int
+) -> None:
+    url = f"https://social.example/@mira/{CAPPED_IDS[start - 1]}"
+    asked, captures = fetched(url, load_cassette(CAPPED))
+    assert asked == rounds
+    thread = mastodon.parse(url, captures)
+    assert [(post.position, post.id, post.reply_to_id, post.capture_id) for post in thread.posts] == [
+        (position, MIRA + status_id, MIRA + CAPPED_IDS[position - 2] if position > 1 else None, f"{CAPPED}#{answer}")
+        for position, (status_id, answer) in enumerate(zip(CAPPED_IDS, answers), 1)
+    ]
+    assert thread.posts[-1].text == "45/45 All tapes read back. Two needed a second pass, none lost a byte. Until next quarter."
+    assert (thread.id, thread.other_replies, thread.branches) == (MIRA + CAPPED_IDS[0], other_replies, ())
+
+
+def test_a_reply_in_two_contexts_is_kept_once() -> None:
+    """With every answer captured, the contexts of posts 1 and 5 both list reader's reply to post 10."""
+    thread = mastodon.parse(f"https://social.example/@mira/{CAPPED_IDS[0]}", load_cassette(CAPPED), with_replies=True)
+    replies = [(post.reply_to_id, post.text) for post in thread.posts if post.position is None]
+    assert replies == [
+        (MIRA + CAPPED_IDS[9], "@mira which checksum do you use?"),
+        (MIRA + CAPPED_IDS[29], "@mira we found the same with our LTO-5 tapes"),
+    ]
+    assert [post.position for post in thread.posts[:45]] == list(range(1, 46))
+
+
+def answer(url: str, body: Any, status: int = 200) -> dict[str, Capture]:
+    return {url: Capture(url, status, (), json.dumps(body).encode(), "2026-04-11T23:31:00Z", "test-answer")}
+
+
+def capped_context(position: int) -> dict[str, Any]:
+    return json.loads(load_cassette(CAPPED)[capped(position)].body)  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(
+    "context_of_21",
+    [
+        pytest.param(lambda: capped_context(1), id="the same answer as for post 1"),
+        pytest.param(lambda: {"ancestors": capped_context(21)["ancestors"], "descendants": []}, id="no descendants"),
+    ],
+)
+def test_a_context_that_adds_nothing_ends_the_plan(context_of_21: Any) -> None:
+    """Post 21 still counts a reply that its own context does not list: it is the last post known."""
+    url = f"https://social.example/@mira/{CAPPED_IDS[0]}"
+    recorded = load_cassette(CAPPED) | answer(capped(21), context_of_21())
+    asked, captures = fetched(url, recorded)
+    assert asked == [[capped(1, context=False), capped(1)], [capped(21)]]
+    thread = mastodon.parse(url, captures)
+    assert [post.id for post in thread.posts] == [MIRA + status_id for status_id in CAPPED_IDS[:21]]
+    assert thread.posts[-1].reply_count == 1
+
+
+def test_an_unreadable_context_of_an_end_is_not_a_thread() -> None:
+    url = f"https://social.example/@mira/{CAPPED_IDS[0]}"
+    recorded = load_cassette(CAPPED) | answer(capped(21), {"error": "Record not found"}, status=404)
+    asked, captures = fetched(url, recorded)
+    assert asked == [[capped(1, context=False), capped(1)], [capped(21)]]
+    with pytest.raises(NotAThread) as raised:
+        mastodon.parse(url, captures)
+    assert raised.value.reason == f"HTTP 404 from {capped(21)}"
+
+
+def test_a_parent_missing_from_its_own_context_is_a_gap() -> None:
+    """The first post read is asked for its own context; the deleted parent is not in it either."""
+    url = "https://social.example/@mira/111914164676657554"
+    recorded = load_cassette("mastodon-cassette-gap-constructed.yaml")
+    asked, captures = fetched(url, recorded)
+    assert asked == [[SOCIAL + "111914164676657554", SOCIAL + "111914164676657554/context"],
+                     [SOCIAL + "111914158223525373/context"]]
+    thread = mastodon.parse(url, captures)
+    gap = "mastodon:https://social.example/api/v1/statuses/111914149478400077"
+    assert [(post.position, post.id, post.reply_to_id, post.missing) for post in thread.posts] == [
+        (1, gap, None, True),
+        (2, MIRA + "111914158223525373", gap, False),
+        (3, MIRA + "111914164676657554", MIRA + "111914158223525373", False),
+    ]
+
+
+def test_a_reply_cycle_plans_nothing_more() -> None:
+    captures = load_cassette(SELF_THREAD, SELF_THREAD_STATUS)
+    context = json.loads(captures[API + "110446983926957470/context"].body)
+    context["ancestors"][0]["in_reply_to_id"] = "110446984249325790"  # "first" now replies to "final"
+    context["ancestors"][0]["in_reply_to_account_id"] = context["ancestors"][0]["account"]["id"]
+    captures |= context_capture("110446983926957470", context["ancestors"], context["descendants"])
+    assert mastodon.plan("https://mastodon.social/@halcy/110446983926957470", captures) == []

@@ -124,3 +124,24 @@ def test_a_nitter_error_page_fails_with_nitters_own_words(server, tmp_path):
     url = server.url_for("/someone/status/1")
     [(failed, reason)] = run_job(tmp_path / "a.db", [url], "nitter").failed
     assert failed == url and "Tweet not found" in reason
+
+
+@pytest.mark.parametrize("start, contexts", [
+    (1, [1, 21, 41]),  # each context goes 20 levels down
+    (45, [45, 5]),  # the context of post 45 has 40 ancestors, from post 5
+])
+def test_a_mastodon_thread_longer_than_a_context_answer(server, tmp_path, start, contexts):
+    serve_cassette(server, "mastodon-cassette-capped-thread-constructed.yaml")
+    first, last = "112022205245358098", "112022358182002750"  # posts 1 and 45
+    status_id = first if start == 1 else last
+    url = server.url_for(f"/@mira/{status_id}")
+    report = run_job(tmp_path / "a.db", [url], "mastodon")
+    assert (report.archived, report.failed) == ([url], [])
+    db = sqlite_utils.Database(tmp_path / "a.db")
+    rows = list(db.query("select id, text from posts where thread_id = ? and position is not null order by position",
+                         [f"mastodon:https://social.example/users/mira/statuses/{first}"]))
+    assert [row["text"].split(" ", 1)[0] for row in rows] == [f"{n}/45" for n in range(1, 46)]
+    ids = [row["id"].rsplit("/", 1)[1] for row in rows]
+    asked = [request.path for request, _ in server.log if request.path != "/robots.txt"]
+    expected = [f"/api/v1/statuses/{status_id}", *(f"/api/v1/statuses/{ids[n - 1]}/context" for n in contexts)]
+    assert sorted(asked) == sorted(expected)

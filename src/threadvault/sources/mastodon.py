@@ -1,4 +1,4 @@
-"""Mastodon: a thread from any instance's public API (a status and its context).
+"""Mastodon: a thread from any instance's public API (a status and its contexts).
 
 Rules this module keeps:
 
@@ -7,17 +7,28 @@ Rules this module keeps:
   lower-cases scheme and host, and drops a trailing slash, ``/context``, the
   query and the fragment.  The same status reached through two forms is two
   queue entries but one stored thread, because post ids do not depend on it.
-- Post ids are ``mastodon:<status uri>`` (the ActivityPub id), so one post read
-  through two instances is one row.  A parent that was not captured has no
-  known uri: ``reply_to_id`` is then None, except for a gap (below).
-- A gap is the author's own parent that the context no longer has (deleted or
-  hidden).  Only its instance-local id is known, so its id is
-  ``mastodon:<base>/api/v1/statuses/<local id>``, the API address of that
-  status on the instance read, and its url the instance's ``/@acct/<id>``
-  page.  One gap stands for everything above it.
 - A thread is the author's self-reply chain through the given status.  Where
   the author replied to one post twice, the earliest reply (lowest id) is
   followed and the others are listed in ``Thread.branches``.
+- ``plan`` asks for the status and its context, then asks again from the
+  chain's first or last status while the chain goes on beyond what the
+  contexts returned: Mastodon answers anonymous callers with at most 40
+  ancestors and 60 descendants, 20 levels deep.  The first status goes on when
+  it replies to the author's own status that no context returned; the last
+  when it has more replies (``replies_count``) than the contexts returned.
+  Only uncaptured URLs are planned, so a context that adds nothing ends it.
+- ``parse`` reads the context of every status it reaches, when captured, and
+  merges them: each status is read from the first capture that has it, the
+  requested status from its own.  Other people's replies are the statuses
+  listed as descendants in any of them, each once.
+- Post ids are ``mastodon:<status uri>`` (the ActivityPub id), so one post read
+  through two instances is one row.  A parent that was not captured has no
+  known uri: ``reply_to_id`` is then None, except for a gap (below).
+- A gap is the author's own parent that no context has, not even its child's
+  own, which ``plan`` asks for (deleted or hidden).  Only its instance-local
+  id is known, so its id is ``mastodon:<base>/api/v1/statuses/<local id>``,
+  the API address of that status on the instance read, and its url the
+  instance's ``/@acct/<id>`` page.  One gap stands for everything above it.
 """
 
 from __future__ import annotations
@@ -50,6 +61,7 @@ PATTERN = re.compile(
     re.VERBOSE,
 )
 UNREADABLE = {401, 403, 404, 410}
+MALFORMED = (KeyError, TypeError, AttributeError)  # what a value of the wrong type where a status nests one raises
 MEDIA_KINDS = {"image": "image", "gifv": "gif", "video": "video", "audio": "audio"}
 STATUS_KEYS = {"id": str, "uri": str, "content": str, "account": dict}
 ACCOUNT_KEYS = {"id": str, "acct": str, "url": str}
@@ -67,11 +79,13 @@ Status = dict[str, Any]
 
 @dataclass(frozen=True)
 class _Reading:
-    """Everything captured for one request: statuses by local id and the capture each came from."""
+    """Everything captured for one request: statuses by local id, the capture each came from,
+    and the ids listed as descendants in a context."""
 
     base: str
     statuses: dict[str, Status]
     capture_ids: dict[str, str | None]
+    descendants: tuple[str, ...]
 
     @property
     def host(self) -> str:
@@ -84,7 +98,18 @@ def canonical_url(url: str) -> str:
 
 
 def plan(url: str, captures: Mapping[str, Capture]) -> list[str]:
-    return [api for api in _api_urls(url) if api not in captures]
+    """The status and its context, then the context of each end of the chain that goes on beyond them.
+    Nothing more once a capture cannot be read: ``parse`` says why."""
+    first = [api for api in _api_urls(url) if api not in captures]
+    if first:
+        return first
+    try:
+        reading, focus = _read(url, captures)
+        chain, _ = _chain(reading.statuses, focus)
+    except (NotAThread, *MALFORMED):
+        return []
+    ends = [_context_url(reading.base, status["id"]) for status in _open_ends(reading, chain)]
+    return [api for api in dict.fromkeys(ends) if api not in captures]
 
 
 def parse(url: str, captures: Mapping[str, Capture], with_replies: bool = False) -> Thread:
@@ -92,16 +117,17 @@ def parse(url: str, captures: Mapping[str, Capture], with_replies: bool = False)
     counted, or kept as posts without a position when ``with_replies`` is set."""
     try:
         return _thread(url, captures, with_replies)
-    except (KeyError, TypeError, AttributeError) as error:  # a value of the wrong type where a status nests one
+    except MALFORMED as error:
         raise NotAThread(url, f"malformed status JSON ({type(error).__name__}: {error})") from None
 
 
 def _thread(url: str, captures: Mapping[str, Capture], with_replies: bool) -> Thread:
-    reading, focus, descendants = _read(url, captures)
+    reading, focus = _read(url, captures)
     chain, branches = _chain(reading.statuses, focus)
     posts = [gap] if (gap := _gap(reading, chain[0])) else []
     posts += [_post(reading, status, position) for position, status in enumerate(chain, len(posts) + 1)]
-    others = [status for status in descendants if status["account"]["id"] != focus["account"]["id"]]
+    replies = [reading.statuses[status_id] for status_id in reading.descendants]
+    others = [status for status in replies if status["account"]["id"] != focus["account"]["id"]]
     if with_replies:
         posts += [_post(reading, status, None) for status in others]
     return Thread(
@@ -124,27 +150,49 @@ def _match(url: str) -> re.Match[str]:
 
 
 def _api_urls(url: str) -> tuple[str, str]:
+    """The API addresses of the requested status and of its context."""
     match = _match(url)
-    status = f"{match['base'].lower()}/api/v1/statuses/{match['id'] or match['uri_id'] or match['api_id']}"
-    return status, status + "/context"
+    base, status_id = match["base"].lower(), match["id"] or match["uri_id"] or match["api_id"]
+    return _status_url(base, status_id), _context_url(base, status_id)
 
 
-def _read(url: str, captures: Mapping[str, Capture]) -> tuple[_Reading, Status, list[Status]]:
-    """The captured statuses, the requested one and its descendants."""
+def _status_url(base: str, status_id: str) -> str:
+    return f"{base}/api/v1/statuses/{status_id}"
+
+
+def _context_url(base: str, status_id: str) -> str:
+    return f"{base}/api/v1/statuses/{status_id}/context"
+
+
+def _read(url: str, captures: Mapping[str, Capture]) -> tuple[_Reading, Status]:
+    """The requested status, then its context and the captured context of every status reached."""
+    base = _match(url)["base"].lower()
     status_url, context_url = _api_urls(url)
     status_capture = _capture(url, captures, status_url)
     focus = _checked(url, _json(url, status_capture))
-    context_capture = _capture(url, captures, context_url)
-    context = _json(url, context_capture)
+    statuses, capture_ids = {focus["id"]: focus}, {focus["id"]: status_capture.id}
+    descendants: dict[str, None] = {}  # an ordered set
+    contexts = [_capture(url, captures, context_url)]
+    for capture in contexts:  # grows while the statuses read have contexts of their own captured
+        ancestors, listed = _context_answer(url, capture)
+        descendants |= dict.fromkeys(status["id"] for status in listed)
+        for status in ancestors + listed:
+            if status["id"] in statuses:  # read already: the first capture to have it stays its source
+                continue
+            statuses[status["id"]] = status
+            capture_ids[status["id"]] = capture.id
+            if (more := _context_url(base, status["id"])) in captures:
+                contexts.append(captures[more])
+    return _Reading(base, statuses, capture_ids, tuple(descendants)), focus
+
+
+def _context_answer(url: str, capture: Capture) -> tuple[list[Status], list[Status]]:
+    """A context answer's ancestors and descendants."""
+    context = _json(url, capture)
     if not (isinstance(context, dict) and all(isinstance(context.get(k), list) for k in ("ancestors", "descendants"))):
-        raise NotAThread(url, f"{context_capture.url} is not a Mastodon context (ancestors, descendants)")
-    ancestors = [_checked(url, status) for status in context["ancestors"]]
-    listed = (_checked(url, status) for status in context["descendants"])
-    descendants = list({status["id"]: status for status in listed}.values())  # each once, if listed twice
-    capture_ids = {status["id"]: context_capture.id for status in ancestors + descendants}
-    capture_ids[focus["id"]] = status_capture.id
-    statuses = {status["id"]: status for status in [*ancestors, focus, *descendants]}
-    return _Reading(_match(url)["base"].lower(), statuses, capture_ids), focus, descendants
+        raise NotAThread(url, f"{capture.url} is not a Mastodon context (ancestors, descendants)")
+    return ([_checked(url, status) for status in context["ancestors"]],
+            [_checked(url, status) for status in context["descendants"]])
 
 
 def _capture(url: str, captures: Mapping[str, Capture], api_url: str) -> Capture:
@@ -154,7 +202,7 @@ def _capture(url: str, captures: Mapping[str, Capture], api_url: str) -> Capture
 
 
 def _json(url: str, capture: Capture) -> Any:
-    if capture.status in UNREADABLE:
+    if capture.status in UNREADABLE and capture.url in _api_urls(url):
         raise NotAThread(url, f"status not found or not public (HTTP {capture.status})")
     if capture.status != 200:
         raise NotAThread(url, f"HTTP {capture.status} from {capture.url}")
@@ -211,10 +259,29 @@ def _chain(statuses: dict[str, Status], focus: Status) -> tuple[list[Status], li
     return chain, branches
 
 
+def _open_ends(reading: _Reading, chain: list[Status]) -> list[Status]:
+    """The chain's first status while its own parent was not read, and its last while
+    it has more replies than were read: their contexts may go on."""
+    first, last = chain[0], chain[-1]
+    ends = [first] if _missing_parent(reading, first) else []
+    replies_read = sum(status.get("in_reply_to_id") == last["id"] for status in reading.statuses.values())
+    if (_count(last.get("replies_count")) or 0) > replies_read:
+        ends.append(last)
+    return ends
+
+
+def _missing_parent(reading: _Reading, status: Status) -> str | None:
+    """The local id of the author's own status that ``status`` replies to, when none was read."""
+    parent_id = status.get("in_reply_to_id")
+    if not parent_id or parent_id in reading.statuses or status.get("in_reply_to_account_id") != status["account"]["id"]:
+        return None
+    return str(parent_id)
+
+
 def _gap(reading: _Reading, first: Status) -> Post | None:
-    """The author's own post above ``first`` when the context no longer has it."""
-    parent_id = first.get("in_reply_to_id")
-    if not parent_id or parent_id in reading.statuses or first.get("in_reply_to_account_id") != first["account"]["id"]:
+    """The author's own post above ``first`` when no context has it."""
+    parent_id = _missing_parent(reading, first)
+    if parent_id is None:
         return None
     return Post(
         id=_local_id(reading.base, parent_id),
@@ -255,7 +322,7 @@ def _post_id(status: Status) -> str:
 
 
 def _local_id(base: str, local_id: str) -> str:
-    return global_id(NAME, f"{base}/api/v1/statuses/{local_id}")
+    return global_id(NAME, _status_url(base, local_id))
 
 
 def _reply_to(reading: _Reading, status: Status) -> str | None:
@@ -264,9 +331,8 @@ def _reply_to(reading: _Reading, status: Status) -> str | None:
         return None
     if parent_id in reading.statuses:
         return _post_id(reading.statuses[parent_id])
-    if status.get("in_reply_to_account_id") == status["account"]["id"]:
-        return _local_id(reading.base, parent_id)  # the gap's id
-    return None
+    missing = _missing_parent(reading, status)
+    return _local_id(reading.base, missing) if missing else None  # the gap's id
 
 
 def _author(account: dict[str, Any], host: str) -> Author:
