@@ -396,7 +396,10 @@ def one_status(**change: Any) -> dict[str, Capture]:
     [
         ({"tags": [True]}, "TypeError: 'bool' object is not subscriptable"),
         ({"mentions": {"acct": "x"}}, "AttributeError: 'str' object has no attribute 'get'"),
-        ({"in_reply_to_id": ["110446183735368325"]}, "TypeError: unhashable type: 'list'"),
+        ({"in_reply_to_id": ["110446183735368325"]},
+         "an id or in_reply_to_id that is not an instance's status id"),
+        ({"in_reply_to_id": "1104461837 and more"}, "an id or in_reply_to_id that is not an instance's status id"),
+        ({"id": "../110446183735368325"}, "an id or in_reply_to_id that is not an instance's status id"),
     ],
 )
 def test_values_of_the_wrong_type_inside_a_status_are_not_a_thread(change: dict[str, Any], error: str) -> None:

@@ -66,6 +66,7 @@ MEDIA_KINDS = {"image": "image", "gifv": "gif", "video": "video", "audio": "audi
 STATUS_KEYS = {"id": str, "uri": str, "content": str, "account": dict}
 ACCOUNT_KEYS = {"id": str, "acct": str, "url": str}
 WEB_ADDRESS = re.compile(r"https?://\S+")
+LOCAL_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")  # Mastodon's snowflakes, Pleroma's flake ids, GoToSocial's ULIDs
 
 # Content HTML, read as BeautifulSoup did: strings in these elements are not text, and
 # whitespace in these is kept as it is.  libxml2 stops nesting at 255 levels.
@@ -224,6 +225,9 @@ def _checked(url: str, status: Any) -> Status:
         raise NotAThread(url, "malformed status JSON (needs id, uri, content, and account with id, acct, url)")
     if not (WEB_ADDRESS.fullmatch(status["uri"]) and WEB_ADDRESS.fullmatch(account["url"])):  # they make the ids
         raise NotAThread(url, "malformed status JSON (a uri or account url that is not an http(s) URL)")
+    parent = status.get("in_reply_to_id")  # ids go into API URLs and gaps' ids
+    if not (LOCAL_ID.fullmatch(status["id"]) and (parent is None or LOCAL_ID.fullmatch(str(parent)))):
+        raise NotAThread(url, "malformed status JSON (an id or in_reply_to_id that is not an instance's status id)")
     return status  # type: ignore[no-any-return]
 
 
