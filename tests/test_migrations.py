@@ -33,6 +33,7 @@ def test_reopening_applies_nothing_twice(db: sqlite_utils.Database, tmp_path: Pa
         "enable_fts",
         "enable_wal",
         "index_new_posts_in_the_store",
+        "cover_tag_and_mention_lookups",
     ]
     assert migrations.migrations.pending(reopened) == []
     assert schema(reopened) == before
@@ -78,8 +79,8 @@ def test_facet_and_sort_columns_are_indexed(db: sqlite_utils.Database) -> None:
         ("threads", ("platform",)),
         ("threads", ("author_id",)),
         ("threads", ("last_post_at",)),
-        ("post_hashtags", ("tag",)),
-        ("mentions", ("handle",)),
+        ("post_hashtags", ("tag", "post_id")),
+        ("mentions", ("handle", "post_id")),
         ("links", ("domain",)),
         ("captures", ("url", "fetched_at")),
         ("queue", ("status", "added_at")),

@@ -72,6 +72,18 @@ def index_new_posts_in_the_store(db: Database) -> None:
     db.execute("DROP TRIGGER posts_ai")
 
 
+@migrations()
+def cover_tag_and_mention_lookups(db: Database) -> None:
+    """The posts with a hashtag, or mentioning a handle, read from the index alone.
+
+    The search page filters by hashtag and mention, and Datasette facets by them;
+    an index of the tag (or handle) alone led back to the table for every post id.
+    """
+    for table, column in (("post_hashtags", "tag"), ("mentions", "handle")):
+        db.execute(f"DROP INDEX idx_{table}_{column}")
+        db.table(table).create_index([column, "post_id"])
+
+
 def _create_sources(db: Database) -> None:
     db.table("captures").create(
         {
