@@ -5,6 +5,8 @@ import json
 import random
 import shutil
 import sqlite3
+import threading
+import time
 import tracemalloc
 import zipfile
 from pathlib import Path
@@ -142,6 +144,32 @@ def test_a_killed_job_resumes_without_refetching(httpserver, tmp_path, monkeypat
     assert len(archived) >= 3
     fetched = {url: len(requests_for(httpserver, urlsplit(url).path)) for url in urls}
     assert fetched == {url: 1 if url in archived else fetched_before[url] + 1 for url in urls}
+
+
+def test_a_job_stopped_while_a_record_is_written_still_indexes_it(httpserver, tmp_path, monkeypatch):
+    urls = serve_threads(httpserver, [generated_thread(0, posts=3)])
+    db_path = tmp_path / "threadvault.db"
+    jobs.enqueue(store.open_archive(db_path), urls, forced_source="threadreaderapp")
+    writing, real_write = threading.Event(), WarcWriter.write
+
+    def slow_write(warc, exchange):
+        writing.set()
+        time.sleep(0.2)
+        return real_write(warc, exchange)
+
+    async def stop_while_writing():
+        job = asyncio.create_task(jobs.FetchJob(db_path, SETTINGS, jobs.JobOptions()).run())
+        while not writing.is_set():
+            await asyncio.sleep(0.001)
+        job.cancel()  # what Ctrl-C does
+        with pytest.raises(asyncio.CancelledError):
+            await job
+
+    monkeypatch.setattr(WarcWriter, "write", slow_write)
+    asyncio.run(stop_while_writing())
+
+    report = jobs.verify(db_path)
+    assert (report.checked, report.unindexed, report.corrupt) == (1, [], [])
 
 
 def test_a_recapture_adds_new_posts_in_place(httpserver, tmp_path):

@@ -18,6 +18,7 @@ import asyncio
 import fcntl
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -172,6 +173,18 @@ def _port(parts: SplitResult) -> int | None:
     return parts.port or {"http": 80, "https": 443}.get(parts.scheme)
 
 
+@dataclass(frozen=True)
+class _Recorder:
+    """The job's WARC writer and the one thread that runs it: records are compressed, written and
+    fsynced there, one at a time and in the order asked, while downloads and parses go on."""
+
+    warc: WarcWriter
+    thread: ThreadPoolExecutor
+
+    def write(self, exchange: Exchange) -> Future[dict]:
+        return self.thread.submit(self.warc.write, exchange)
+
+
 class FetchJob:
     """Fetch every pending URL of the queue, archive each capture, parse and save each thread."""
 
@@ -190,8 +203,10 @@ class FetchJob:
         for item in pending_urls(self.db):
             work.put_nowait(item)
         async with self.fetcher or Fetcher(self.settings) as fetcher:
-            with WarcWriter(warc_dir_for(self.db_path)) as warc:
-                workers = [asyncio.create_task(self._worker(work, fetcher, warc)) for _ in range(self.settings.concurrency)]
+            with WarcWriter(warc_dir_for(self.db_path)) as warc, ThreadPoolExecutor(1, "warc") as thread:
+                recorder = _Recorder(warc, thread)  # the thread ends its last record before the file closes
+                workers = [asyncio.create_task(self._worker(work, fetcher, recorder))
+                           for _ in range(self.settings.concurrency)]
                 try:
                     await work.join()
                 finally:
@@ -200,11 +215,11 @@ class FetchJob:
                     await asyncio.gather(*workers, return_exceptions=True)
         return self.report
 
-    async def _worker(self, work: asyncio.Queue[tuple[str, str]], fetcher: Fetcher, warc: WarcWriter) -> None:
+    async def _worker(self, work: asyncio.Queue[tuple[str, str]], fetcher: Fetcher, recorder: _Recorder) -> None:
         while True:
             url, source_name = await work.get()
             try:
-                outcome, new_work = await self._archive(url, source_name, fetcher, warc)
+                outcome, new_work = await self._archive(url, source_name, fetcher, recorder)
             except Exception as error:  # a bug must cost one URL, not hang or end the whole job
                 outcome, new_work = f"failed: {error!r}", []
                 self._fail(url, f"{url}: internal error, please report it: {error!r}")
@@ -215,7 +230,8 @@ class FetchJob:
             finally:
                 work.task_done()
 
-    async def _archive(self, url: str, source_name: str, fetcher: Fetcher, warc: WarcWriter) -> tuple[str, list[tuple[str, str]]]:
+    async def _archive(self, url: str, source_name: str, fetcher: Fetcher,
+                       recorder: _Recorder) -> tuple[str, list[tuple[str, str]]]:
         """Fetch, archive, parse and save one URL; returns its outcome and the new queue entries it led to."""
         try:
             source = sources.by_name(source_name)
@@ -227,7 +243,7 @@ class FetchJob:
                     break
                 for next_url in todo:
                     _refuse_private_step(url, next_url, trusted)
-                    captures[next_url] = await self._capture(next_url, fetcher, warc)
+                    captures[next_url] = await self._capture(next_url, fetcher, recorder)
             else:
                 raise NotAThread(url, f"gave up after {MAX_PLAN_STEPS} fetch rounds")
             result = _parse(source, url, captures, self.options)
@@ -236,19 +252,26 @@ class FetchJob:
             return f"failed: {error}", []
         return self._record(url, source_name, result, captures)
 
-    async def _capture(self, url: str, fetcher: Fetcher, warc: WarcWriter) -> Capture:
+    async def _capture(self, url: str, fetcher: Fetcher, recorder: _Recorder) -> Capture:
         try:
             exchanges = await fetcher.fetch(url)
         except FetchError as error:
-            self._index(warc, error.exchanges)
+            await self._index(recorder, error.exchanges)
             raise
-        rows = self._index(warc, exchanges)
+        rows = await self._index(recorder, exchanges)
         return capture_from_exchange(exchanges[-1], rows[-1])
 
-    def _index(self, warc: WarcWriter, exchanges: tuple[Exchange, ...] | list[Exchange]) -> list[dict]:
+    async def _index(self, recorder: _Recorder, exchanges: tuple[Exchange, ...] | list[Exchange]) -> list[dict]:
+        """Write each exchange's records, then commit its index row: only once they are on disk and fsynced."""
         rows = []
         for exchange in exchanges:
-            row = warc.write(exchange)  # on disk and fsynced before the index row is committed
+            writing = recorder.write(exchange)
+            try:
+                row = await asyncio.shield(asyncio.wrap_future(writing))
+            except asyncio.CancelledError:  # the job is stopping (Ctrl-C): what was downloaded is archived still
+                if writing.exception() is None:  # waits for the write to end
+                    store.save_capture(self.db, writing.result())
+                raise
             store.save_capture(self.db, row)
             rows.append(row)
         return rows
