@@ -168,6 +168,22 @@ def test_write_leaves_exactly_these_records(tmp_path):
     assert read_capture(tmp_path, row).body == b'{"id": "1"}'
 
 
+def test_each_record_is_a_gzip_member_of_its_own_at_level_6(tmp_path):
+    written(tmp_path, 2)
+    data = (tmp_path / FIRST_FILE).read_bytes()
+    records = []
+    while data:
+        member = zlib.decompressobj(zlib.MAX_WBITS + 16)
+        records.append(member.decompress(data))
+        compressed, data = data[:len(data) - len(member.unused_data)], member.unused_data
+        recompressed = zlib.compressobj(6, zlib.DEFLATED, zlib.MAX_WBITS + 16)
+        assert recompressed.compress(records[-1]) + recompressed.flush() == compressed
+    assert [record.split(b"\r\n")[1] for record in records] == [
+        b"WARC-Type: warcinfo", b"WARC-Type: response", b"WARC-Type: request", b"WARC-Type: response",
+        b"WARC-Type: request",
+    ]
+
+
 def test_row_places_and_digests_agree_with_warcio(tmp_path):
     rows = written(tmp_path, 2)
     with open(tmp_path / FIRST_FILE, "rb") as fh:
