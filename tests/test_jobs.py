@@ -146,6 +146,22 @@ def test_a_killed_job_resumes_without_refetching(httpserver, tmp_path, monkeypat
     assert fetched == {url: 1 if url in archived else fetched_before[url] + 1 for url in urls}
 
 
+def test_urls_are_queued_all_or_none(tmp_path, monkeypatch):
+    db = store.open_archive(tmp_path / "threadvault.db")
+    urls = [f"https://threadreaderapp.com/thread/13000000000000000{n:02d}.html" for n in range(5)]
+    real_for_url = sources.for_url
+
+    def dying_for_url(url, forced=None):
+        if url == urls[3]:
+            raise KeyboardInterrupt
+        return real_for_url(url, forced)
+
+    monkeypatch.setattr(sources, "for_url", dying_for_url)
+    with pytest.raises(KeyboardInterrupt):
+        jobs.enqueue(db, urls)
+    assert db["queue"].count == 0
+
+
 def test_a_job_stopped_while_a_record_is_written_still_indexes_it(httpserver, tmp_path, monkeypatch):
     urls = serve_threads(httpserver, [generated_thread(0, posts=3)])
     db_path = tmp_path / "threadvault.db"

@@ -101,22 +101,23 @@ def enqueue(
     A URL already done stays done unless ``refetch``; a failed one is retried.
     """
     result = Enqueued()
-    for url in urls:
-        try:
-            source = sources.for_url(url, forced_source)
-            canonical = source.canonical_url(url)
-        except ThreadvaultError as error:
-            result.rejected.append((url, str(error)))
-            continue
-        if enqueue_one(db, canonical, source.NAME, refetch=refetch, discovered_from=discovered_from):
-            result.pending.append((canonical, source.NAME))
+    with db.atomic():  # one commit for the lot, not one a URL
+        for url in urls:
+            try:
+                source = sources.for_url(url, forced_source)
+                canonical = source.canonical_url(url)
+            except ThreadvaultError as error:
+                result.rejected.append((url, str(error)))
+                continue
+            if enqueue_one(db, canonical, source.NAME, refetch=refetch, discovered_from=discovered_from):
+                result.pending.append((canonical, source.NAME))
     return result
 
 
 def enqueue_one(db: sqlite_utils.Database, url: str, source: str, *, refetch: bool, discovered_from: str | None) -> bool:
     """Whether the URL is now pending."""
     stamp = now()
-    with db.conn:
+    with db.atomic():
         db.execute(
             "INSERT INTO queue (url, source, status, attempts, added_at, updated_at, discovered_from) "
             "VALUES (?, ?, 'pending', 0, ?, ?, ?) ON CONFLICT(url) DO NOTHING",
