@@ -9,6 +9,7 @@ table JSON API, the search page, a thread page and a canned query.
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import socket
@@ -53,6 +54,8 @@ def run(posts: int, queries: int, out: Path) -> list[Figure]:
         page = [server.get(f"/-/thread/{tilde_encode(thread)}") for _ in range(REPEATS)]
         canned = [server.get(f"/threadvault/thread_posts.json?thread_id={quote(thread)}&_size=max")
                   for _ in range(REPEATS)]
+    if not any(answer.get("rows") for _, answer in search):
+        raise RuntimeError(f"{path}: no search found a post: is its full-text index empty?")
     timings, reading = [ms for ms, _ in search], [ms for ms, _ in reader]
     rare = {"reader": [ms for n, ms in enumerate(reading) if n not in common],
             "search": [ms for n, ms in enumerate(timings) if n not in common]}
@@ -127,6 +130,7 @@ def _write(db, threads: Iterable[Thread]) -> None:  # noqa: ANN001
     conn.executemany(store.UPSERT_AUTHOR, list({store._author_row(t.author) for t in batch if t.author}))  # noqa: SLF001
     conn.executemany(store.UPSERT_THREAD, [store._thread_row(t, FIRST_CAPTURE) for t in batch])  # noqa: SLF001
     conn.executemany(store.UPSERT_POST, [store._post_row(p, t, FIRST_CAPTURE, None) for p, t in posts])  # noqa: SLF001
+    conn.execute(store.INDEX_NEW_POSTS, {"ids": json.dumps([post.id for post, _ in posts])})
     conn.executemany(store.INSERT_HASHTAG, [(normalise_tag(tag), tag) for _, tag in tags])
     conn.executemany(store.INSERT_POST_HASHTAG, [(post_id, normalise_tag(tag)) for post_id, tag in tags])
     conn.executemany(store.INSERT_MENTION, [(post.id, handle) for post, _ in posts for handle in post.mentions])
