@@ -51,7 +51,7 @@ def cli() -> None:
 @db_option
 @click.option("--source", "source", help="Force a source when the host is not its usual one (a mirror, an instance on its own domain).")
 @click.option("--concurrency", type=click.IntRange(1, 64), default=FetchSettings.concurrency, show_default=True, help="Requests in flight at once.")
-@click.option("--delay", type=click.FloatRange(0), default=FetchSettings.delay, show_default=True, help="Seconds between two requests to the same host.")
+@click.option("--delay", type=click.FloatRange(0), default=FetchSettings.delay, show_default=True, help="Seconds between two requests to the same host, which go one at a time; with 0 they overlap, up to --concurrency.")
 @click.option("--user-agent", help="User-Agent header to send instead of threadvault's own.")
 @click.option("--ignore-robots", is_flag=True, help="Do not obey robots.txt.")
 @click.option("--refetch", is_flag=True, help="Fetch URLs again even when already archived.")
