@@ -21,7 +21,7 @@ import yaml
 
 from pagegen import generated_thread, thread_page
 from threadvault import store
-from threadvault.captures import WarcWriter
+from threadvault.warcwriter import WarcWriter
 from threadvault.fetch import Exchange
 from threadvault.jobs import capture_from_exchange, warc_dir_for
 from threadvault.model import iso_utc

@@ -17,12 +17,9 @@ from warcio.warcwriter import WARCWriter
 
 from threadvault import captures
 from threadvault.captures import (
-    FileDigest,
-    WarcWriter,
     copy_payload,
     decode_body,
     finish_rewrite,
-    import_uri,
     is_cut_off,
     is_warc,
     iter_captures,
@@ -35,6 +32,7 @@ from threadvault.captures import (
 from threadvault.errors import CaptureCorrupt, ThreadvaultError
 from threadvault.fetch import Exchange
 from threadvault.model import Capture
+from threadvault.warcwriter import FileDigest, WarcWriter, import_uri
 
 NOW = datetime(2026, 11, 30, 5, 49, 50, tzinfo=timezone.utc)
 FIRST_FILE = "threadvault-20261130054950-00001.warc.gz"

@@ -6,7 +6,7 @@ from click.testing import CliRunner
 
 from pagegen import REAL_PAGE, generated_thread
 from threadvault import jobs
-from threadvault.captures import WarcWriter
+from threadvault.warcwriter import WarcWriter
 from threadvault.cli import cli
 from threadvault.fetch import Exchange
 

@@ -18,7 +18,7 @@ from werkzeug import Response
 
 from pagegen import REAL_PAGE, generated_thread, thread_page
 from threadvault import imports, jobs, sources, store
-from threadvault.captures import WarcWriter
+from threadvault.warcwriter import WarcWriter
 from threadvault.errors import ArchiveBusy, NotAThread, ThreadvaultError
 from threadvault.fetch import Exchange, FetchSettings
 from threadvault.model import Listing

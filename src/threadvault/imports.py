@@ -19,7 +19,7 @@ import sqlite_utils
 
 from threadvault import captures as capture_store
 from threadvault import sources, store
-from threadvault.captures import FileDigest, WarcWriter
+from threadvault.warcwriter import FileDigest, WarcWriter, import_uri
 from threadvault.errors import CaptureCorrupt, ThreadvaultError
 from threadvault.jobs import Progress, enqueue_one, latest_capture_row, mark, now, replay, warc_dir_for
 from threadvault.model import Thread
@@ -100,7 +100,7 @@ def _archive_file(db: sqlite_utils.Database, db_path: Path, path: Path,
                   file_format: sources.FileFormat) -> tuple[dict, bool]:
     """The index row of the file's resource record, and whether it was there already."""
     digest = FileDigest.of(path)
-    uri = capture_store.import_uri(digest.sha256)
+    uri = import_uri(digest.sha256)
     stored = latest_capture_row(db, uri)
     if stored:
         return stored, True

@@ -29,7 +29,8 @@ import sqlite_utils
 
 from threadvault import sources, store
 from threadvault import captures as capture_store
-from threadvault.captures import WarcWriter, decode_body, read_capture
+from threadvault.captures import decode_body, read_capture
+from threadvault.warcwriter import WarcWriter
 from threadvault.errors import ArchiveBusy, CaptureCorrupt, FetchError, NotAThread, ThreadvaultError
 from threadvault.fetch import Exchange, Fetcher, FetchSettings, non_public_address
 from threadvault.model import Capture, Listing, Thread, iso_utc
