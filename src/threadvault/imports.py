@@ -19,10 +19,10 @@ import sqlite_utils
 
 from threadvault import captures as capture_store
 from threadvault import sources, store
-from threadvault.warcwriter import FileDigest, WarcWriter, import_uri
 from threadvault.errors import CaptureCorrupt, ThreadvaultError
 from threadvault.jobs import Progress, enqueue_one, latest_capture_row, mark, now, replay, warc_dir_for
 from threadvault.model import Thread
+from threadvault.warcwriter import FileDigest, WarcWriter, import_uri
 
 
 @dataclass

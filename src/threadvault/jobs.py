@@ -27,13 +27,13 @@ from urllib.parse import SplitResult, urlsplit
 
 import sqlite_utils
 
-from threadvault import sources, store
 from threadvault import captures as capture_store
+from threadvault import sources, store
 from threadvault.captures import decode_body, read_capture
-from threadvault.warcwriter import WarcWriter
 from threadvault.errors import ArchiveBusy, CaptureCorrupt, FetchError, NotAThread, ThreadvaultError
 from threadvault.fetch import Exchange, Fetcher, FetchSettings, non_public_address
 from threadvault.model import Capture, Listing, Thread, iso_utc
+from threadvault.warcwriter import WarcWriter
 
 FORGOTTEN = "forgotten on request"  # the queue reason of a URL whose thread was forgotten (forget.py)
 MAX_PLAN_STEPS = 200  # fetch rounds for one URL: a safety net against a plan that never ends
