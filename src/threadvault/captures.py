@@ -181,17 +181,8 @@ def _response(path: Path, record: ArcWarcRecord, raw: bytes, place: dict[str, An
         status = int(http.get_statuscode())
     except ValueError:
         raise CaptureCorrupt(str(path), place["offset"], "bad HTTP status line") from None
-    row = {
-        "id": headers.get_header("WARC-Record-ID"),
-        "url": headers.get_header("WARC-Target-URI"),
-        "fetched_at": _warc_date(path, headers, place["offset"]),
-        "status": status,
-        "content_type": http.get_header("content-type"),
-        "sha256": hashlib.sha256(payload).hexdigest(),
-        "size": len(payload),
-        **place,
-        "warc_payload_digest": digest,
-    }
+    row = _row(path, headers, place, status=status, content_type=http.get_header("content-type"),
+               sha256=hashlib.sha256(payload).hexdigest(), size=len(payload), warc_payload_digest=digest)
     return _Record(row, http, payload)
 
 
@@ -200,18 +191,20 @@ def _resource(path: Path, record: ArcWarcRecord, digests: _Digests, place: dict[
     headers = record.rec_headers
     if not digests.matches():
         raise CaptureCorrupt(str(path), place["offset"], f"payload does not match its WARC-Payload-Digest {digests.declared}")
-    row = {
+    row = _row(path, headers, place, status=None, content_type=headers.get_header("Content-Type"),
+               sha256=digests.sha256.hexdigest(), size=digests.size, warc_payload_digest=digests.declared)
+    return _Record(row)
+
+
+def _row(path: Path, headers: StatusAndHeaders, place: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    """A record's index row: its id, target and date from its WARC headers, where it lies, and ``fields``."""
+    return {
         "id": headers.get_header("WARC-Record-ID"),
         "url": headers.get_header("WARC-Target-URI"),
         "fetched_at": _warc_date(path, headers, place["offset"]),
-        "status": None,
-        "content_type": headers.get_header("Content-Type"),
-        "sha256": digests.sha256.hexdigest(),
-        "size": digests.size,
+        **fields,
         **place,
-        "warc_payload_digest": digests.declared,
     }
-    return _Record(row)
 
 
 def _warc_date(path: Path, headers: StatusAndHeaders, offset: int) -> str:
