@@ -21,11 +21,11 @@ import yaml
 
 from pagegen import generated_thread, thread_page
 from threadvault import store
-from threadvault.warcwriter import WarcWriter
 from threadvault.fetch import Exchange
 from threadvault.jobs import capture_from_exchange, warc_dir_for
-from threadvault.model import iso_utc
+from threadvault.model import Author, Link, Media, Post, Thread, iso_utc
 from threadvault.sources import mastodon, threadreaderapp
+from threadvault.warcwriter import WarcWriter
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TRA = "https://threadreaderapp.com/thread/{}.html"
@@ -101,3 +101,18 @@ def build_archive(db_path: Path) -> Path:
         archive_thread(db, writer, mastodon, mira, mastodon_exchanges("mastodon-cassette-long-thread-constructed.yaml"))
     db.close()
     return db_path
+
+
+UNSAFE = "twitter:1"
+
+
+def save_unsafe_targets(db: Any) -> None:
+    """A one-post thread whose every target (author, post, links, media, thread) is javascript: or data:."""
+    author = Author("twitter:mallory", "twitter", "mallory", url="javascript:alert('profile')")
+    post = Post(
+        UNSAFE, author, "see here and there", 1, url="javascript:alert('post')",
+        links=(Link("javascript:alert('link')", "here"), Link("data:text/html,<b>x</b>", "there")),
+        media=(Media("javascript:alert('media')", "image", "a picture"),),
+    )
+    store.save_thread(db, Thread(UNSAFE, "twitter", "data:text/html,x", "twarc", author, (post,)),
+                      captured_at="2025-01-01T00:00:00Z")

@@ -4,10 +4,10 @@ import pytest
 import sqlite_utils
 from bs4 import BeautifulSoup
 
-from sample_archive import ANA, HOSTILE, LONG_ID, MIRA, build_archive
+from sample_archive import ANA, HOSTILE, LONG_ID, MIRA, UNSAFE, build_archive, save_unsafe_targets
 from threadvault import store
 from threadvault.export import FORMATS, export_thread, render
-from threadvault.model import Author, Link, Media, Post, Thread
+from threadvault.model import Author, Post, Thread
 from threadvault.reading import NotInArchive, read_thread
 
 ANA_MARKDOWN = """\
@@ -189,19 +189,12 @@ def test_html_shows_images_with_alt_text_and_anchors(db: sqlite_utils.Database) 
 
 def test_unsafe_targets_are_never_links(tmp_path) -> None:
     db = store.open_archive(tmp_path / "threadvault.db")
-    author = Author("twitter:mallory", "twitter", "mallory", url="javascript:alert('profile')")
-    post = Post(
-        "twitter:1", author, "see here and there", 1, url="javascript:alert('post')",
-        links=(Link("javascript:alert('link')", "here"), Link("data:text/html,<b>x</b>", "there")),
-        media=(Media("javascript:alert('media')", "image", "a picture"),),
-    )
-    store.save_thread(db, Thread("twitter:1", "twitter", "data:text/html,x", "twarc", author, (post,)),
-                      captured_at="2025-01-01T00:00:00Z")
+    save_unsafe_targets(db)
     for fmt in FORMATS:
-        document = export_thread(db, "twitter:1", fmt)
+        document = export_thread(db, UNSAFE, fmt)
         if fmt != "json":
             assert "javascript:" not in document and "data:" not in document, fmt
-    soup = BeautifulSoup(export_thread(db, "twitter:1", "html"), "html.parser")
+    soup = BeautifulSoup(export_thread(db, UNSAFE, "html"), "html.parser")
     assert [anchor.get("href") for anchor in soup.find_all("a")] == []
     assert soup.select_one("figcaption").get_text() == "image: a picture"
 

@@ -10,10 +10,9 @@ import yaml
 from bs4 import BeautifulSoup
 from datasette.app import Datasette
 
-from sample_archive import ANA, HOSTILE, LONG_ID, MIRA, QUINNY, build_archive
+from sample_archive import ANA, HOSTILE, LONG_ID, MIRA, QUINNY, UNSAFE, build_archive, save_unsafe_targets
 from threadvault import store
 from threadvault.export import export_thread
-from threadvault.model import Author, Link, Media, Post, Thread
 from threadvault.web.server import build_datasette
 from threadvault.web.views import sanitise
 
@@ -179,16 +178,9 @@ async def test_archived_markup_is_shown_as_text(ds: Datasette) -> None:
 @pytest.mark.asyncio
 async def test_unsafe_targets_are_never_links(tmp_path: Path) -> None:
     db = store.open_archive(tmp_path / "threadvault.db")
-    author = Author("twitter:mallory", "twitter", "mallory", url="javascript:alert('profile')")
-    post = Post(
-        "twitter:1", author, "see here and there", 1, url="javascript:alert('post')",
-        links=(Link("javascript:alert('link')", "here"), Link("data:text/html,<b>x</b>", "there")),
-        media=(Media("javascript:alert('media')", "image", "a picture"),),
-    )
-    store.save_thread(db, Thread("twitter:1", "twitter", "data:text/html,x", "twarc", author, (post,)),
-                      captured_at="2025-01-01T00:00:00Z")
+    save_unsafe_targets(db)
     ds = build_datasette(tmp_path / "threadvault.db", METADATA)
-    soup = await soup_of(ds, "/-/thread/twitter:1")
+    soup = await soup_of(ds, f"/-/thread/{UNSAFE}")
     hrefs = [element.get("href") or element.get("src") for element in soup.select("[href], [src]")]
     assert not [href for href in hrefs if href.lower().startswith(("javascript:", "data:"))]
     assert texts(soup, ".post-text .unlinked") == ["here", "there"]
