@@ -7,7 +7,9 @@ import itertools
 import shutil
 import zlib
 from datetime import datetime, timezone
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TypeVar
 
 import brotli
 import pytest
@@ -274,6 +276,18 @@ def test_verify_passes_intact_records(tmp_path):
     assert list(verify(tmp_path, written(tmp_path, 3))) == []
 
 
+T = TypeVar("T")
+
+
+def until_damage(items: Iterable[T]) -> tuple[list[T], CaptureCorrupt]:
+    """What an iterator yields before it raises CaptureCorrupt, and that error (it must raise one)."""
+    found = []
+    with pytest.raises(CaptureCorrupt) as raised:
+        for item in items:
+            found.append(item)
+    return found, raised.value
+
+
 def flip_byte(data: bytes, row: dict) -> bytes:
     middle = row["offset"] + row["length"] // 2
     return data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1 :]
@@ -343,12 +357,9 @@ def test_unindexed_reads_every_file_before_reporting_a_damaged_one(tmp_path):
     rows = written(tmp_path, 3, max_file_bytes=1)
     damaged = tmp_path / rows[0]["warc_file"]
     damaged.write_bytes(cut_in_half(damaged.read_bytes(), rows[0]))  # a run killed mid-write
-    found = []
-    with pytest.raises(CaptureCorrupt) as raised:
-        for row in unindexed(tmp_path, set()):
-            found.append(row)
+    found, damage = until_damage(unindexed(tmp_path, set()))
     assert found == rows[1:]
-    assert (raised.value.file, raised.value.offset) == (str(damaged), rows[0]["offset"])
+    assert (damage.file, damage.offset) == (str(damaged), rows[0]["offset"])
 
 
 def test_unindexed_collects_each_damaged_file_when_given_a_list(tmp_path):
@@ -476,24 +487,18 @@ def test_iter_captures_yields_the_good_records_before_a_corrupt_gzip_member(tmp_
     rows = written(tmp_path, 3)
     path = tmp_path / FIRST_FILE
     path.write_bytes(flip_byte(path.read_bytes(), rows[1]))
-    found = []
-    with pytest.raises(CaptureCorrupt) as raised:
-        for row, _ in iter_captures(path, warc_dir=tmp_path):
-            found.append(row)
+    found, damage = until_damage(row for row, _ in iter_captures(path, warc_dir=tmp_path))
     assert found == rows[:1]
-    assert (raised.value.file, raised.value.offset) == (str(path), rows[1]["offset"])
+    assert (damage.file, damage.offset) == (str(path), rows[1]["offset"])
 
 
 def test_iter_captures_reports_a_truncated_tail(tmp_path):
     rows = written(tmp_path, 2)
     path = tmp_path / FIRST_FILE
     path.write_bytes(cut_in_half(path.read_bytes(), rows[1]))
-    found = []
-    with pytest.raises(CaptureCorrupt) as raised:
-        for row, _ in iter_captures(path, warc_dir=tmp_path):
-            found.append(row)
+    found, damage = until_damage(row for row, _ in iter_captures(path, warc_dir=tmp_path))
     assert found == rows[:1]
-    assert raised.value.offset == rows[1]["offset"]
+    assert damage.offset == rows[1]["offset"]
 
 
 CHUNKED = b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
@@ -547,13 +552,10 @@ def test_iter_captures_reports_a_gzip_member_cut_in_its_trailer(tmp_path):
     rows = written(tmp_path, 2)
     path = tmp_path / FIRST_FILE
     path.write_bytes(path.read_bytes()[:-4])  # the last request record is whole, its member's size field is not
-    found = []
-    with pytest.raises(CaptureCorrupt) as raised:
-        for row, _ in iter_captures(path):
-            found.append(row["id"])
+    found, damage = until_damage(row["id"] for row, _ in iter_captures(path))
     assert found == [row["id"] for row in rows]
-    assert raised.value.offset > rows[1]["offset"]
-    assert raised.value.reason == "gzip member does not end with its record (cut short, or holding several records)"
+    assert damage.offset > rows[1]["offset"]
+    assert damage.reason == "gzip member does not end with its record (cut short, or holding several records)"
 
 
 @pytest.mark.parametrize(
