@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,7 @@ def test_reopening_applies_nothing_twice(db: sqlite_utils.Database, tmp_path: Pa
         "enable_wal",
         "index_new_posts_in_the_store",
         "cover_tag_and_mention_lookups",
+        "reindex_edits_in_the_store",
     ]
     assert migrations.migrations.pending(reopened) == []
     assert schema(reopened) == before
@@ -90,12 +92,16 @@ def test_facet_and_sort_columns_are_indexed(db: sqlite_utils.Database) -> None:
 
 def test_the_search_index_is_rewritten_only_when_the_text_changes(db: sqlite_utils.Database) -> None:
     posts = (Post(id="twitter:1", author=None, text="archived words", position=1),)
-    store.save_thread(db, Thread(id="twitter:1", platform="twitter", url="", source="test", author=None, posts=posts), captured_at="2026-01-01T00:00:00Z")
-    segments = db.execute("SELECT * FROM posts_fts_data").fetchall()
+    first = Thread(id="twitter:1", platform="twitter", url="", source="test", author=None, posts=posts)
+    store.save_thread(db, first, captured_at="2026-01-01T00:00:00Z")
+    segments = {table: db.execute(f"SELECT * FROM {table}_fts_data").fetchall() for table in ("posts", "threads")}
 
-    db.execute("UPDATE posts SET like_count = 5, text = 'archived words' WHERE id = 'twitter:1'")
-    assert db.execute("SELECT * FROM posts_fts_data").fetchall() == segments
+    store.save_thread(db, replace(first, posts=(replace(posts[0], like_count=5),)), captured_at="2026-01-02T00:00:00Z")
+    db.execute("UPDATE threads SET post_count = 7, title = 'archived words'")
+    assert {table: db.execute(f"SELECT * FROM {table}_fts_data").fetchall() for table in ("posts", "threads")} == segments
 
-    db.execute("UPDATE posts SET text = 'preserved words' WHERE id = 'twitter:1'")
-    assert db.execute("SELECT rowid FROM posts_fts WHERE posts_fts MATCH 'preserving'").fetchall() == [(1,)]
-    assert db.execute("SELECT rowid FROM posts_fts WHERE posts_fts MATCH 'archive'").fetchall() == []
+    store.save_thread(db, replace(first, posts=(replace(posts[0], text="preserved words"),)), captured_at="2026-01-03T00:00:00Z")
+    db.execute("UPDATE threads SET title = 'preserved words'")
+    for table in ("posts", "threads"):
+        assert db.execute(f"SELECT rowid FROM {table}_fts WHERE {table}_fts MATCH 'preserving'").fetchall() == [(1,)]
+        assert db.execute(f"SELECT rowid FROM {table}_fts WHERE {table}_fts MATCH 'archive'").fetchall() == []

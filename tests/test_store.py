@@ -404,6 +404,15 @@ def test_every_new_post_enters_the_search_index_once(db: sqlite_utils.Database) 
     db.execute("INSERT INTO posts_fts (posts_fts) VALUES ('integrity-check')")
 
 
+def test_a_gap_filled_by_a_later_capture_becomes_searchable(db: sqlite_utils.Database) -> None:
+    store.save_thread(db, thread(post(1, "first words"), post(2, None, missing=True)), captured_at=T1)
+    store.save_thread(db, thread(post(1, "first words"), post(2, "recovered later")), captured_at=T2)
+
+    assert search(db, "recovered") == [tweet(2)]
+    assert db.execute("SELECT count(*) FROM posts_fts_docsize").fetchone() == (2,)
+    db.execute("INSERT INTO posts_fts (posts_fts) VALUES ('integrity-check')")
+
+
 def test_a_post_moves_to_the_thread_that_positions_it(db: sqlite_utils.Database) -> None:
     root_b = post(2, "starts thread B")
     store.save_thread(db, thread(post(1, "A"), replace(root_b, position=None)), captured_at=T1)

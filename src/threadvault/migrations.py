@@ -67,7 +67,7 @@ def index_new_posts_in_the_store(db: Database) -> None:
     The insert trigger ran once per row inside the posts upsert, and FTS5 flushes
     its pending terms at every savepoint such a trigger opens: a new index segment
     for each post, which made the search index two thirds of a fresh save's cost.
-    The update and delete triggers stay: edits and removals are rare.
+    The delete trigger stays (the update trigger went later: ``reindex_edits_in_the_store``).
     """
     db.execute("DROP TRIGGER posts_ai")
 
@@ -82,6 +82,17 @@ def cover_tag_and_mention_lookups(db: Database) -> None:
     for table, column in (("post_hashtags", "tag"), ("mentions", "handle")):
         db.execute(f"DROP INDEX idx_{table}_{column}")
         db.table(table).create_index([column, "post_id"])
+
+
+@migrations()
+def reindex_edits_in_the_store(db: Database) -> None:
+    """``store.save_thread`` moves the search entry of a post whose text it changed.
+
+    With an update trigger on ``posts``, SQLite runs every row of the posts
+    upsert in a statement journal of its own, changed or not: that doubled the
+    cost of writing a post.  The delete trigger stays (``forget.py`` deletes).
+    """
+    db.execute("DROP TRIGGER posts_au")
 
 
 def _create_sources(db: Database) -> None:

@@ -26,7 +26,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, is_dataclass, replace
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import sqlite_utils
 
@@ -130,9 +130,13 @@ FROM posts WHERE id = ?1 AND text IS NOT NULL AND text IS NOT ?2 AND last_captur
 """
 
 IN_IDS = "(SELECT value FROM json_each(:ids))"
-STORED_POSTS = f"SELECT id, thread_id FROM posts WHERE id IN {IN_IDS}"
-# New posts enter the search index here, in one statement (see migrations.index_new_posts_in_the_store).
+STORED_POSTS = f"SELECT id, thread_id, rowid, text FROM posts WHERE id IN {IN_IDS}"
+POST_TEXTS = f"SELECT id, text FROM posts WHERE id IN {IN_IDS}"
+# The store keeps posts_fts in step with posts.text: new posts enter it in one statement, and an
+# edited post's entry is moved (migrations index_new_posts_in_the_store, reindex_edits_in_the_store).
 INDEX_NEW_POSTS = f"INSERT INTO posts_fts (rowid, text) SELECT rowid, text FROM posts WHERE id IN {IN_IDS}"
+INDEX_TEXT = "INSERT INTO posts_fts (rowid, text) VALUES (?, ?)"
+UNINDEX_TEXT = "INSERT INTO posts_fts (posts_fts, rowid, text) VALUES ('delete', ?, ?)"
 FLAG_LATEST = f"""
 UPDATE posts SET in_latest_capture = id IN {IN_IDS}
 WHERE thread_id = :thread AND in_latest_capture IS NOT (id IN {IN_IDS})
@@ -170,6 +174,14 @@ UPSERT_LINK = merge_upsert(
 )
 UPSERT_MEDIA = merge_upsert("media", ("post_id", "url", "kind", "alt_text"), ("post_id", "url"), {}, FILL)
 INSERT_THREAD_CAPTURE = "INSERT OR IGNORE INTO thread_captures (thread_id, capture_id) VALUES (?, ?)"
+
+
+class StoredPost(NamedTuple):
+    """What a save needs to know of a post already in the archive."""
+
+    thread_id: str
+    rowid: int
+    text: str | None
 
 
 @dataclass(frozen=True)
@@ -239,19 +251,28 @@ def _save_thread(db: sqlite_utils.Database, thread: Thread, captured_at: str, ca
     with db.atomic():
         changes = _upsert_authors(db, thread)
         changes += db.conn.execute(UPSERT_THREAD, _thread_row(thread, captured_at)).rowcount
-        stored = dict(db.conn.execute(STORED_POSTS, marks).fetchall())
+        stored = {row[0]: StoredPost(*row[1:]) for row in db.conn.execute(STORED_POSTS, marks)}
         stored_posts = [post for post in thread.posts if post.id in stored]  # only they can have an earlier text
         changes += _save_earlier_texts(db, stored_posts, captured_at, capture_ids)
         post_changes = _upsert_posts(db, thread, captured_at, capture_ids)
         db.conn.execute(INDEX_NEW_POSTS, {"ids": json.dumps([post_id for post_id in post_ids if post_id not in stored])})
+        _reindex_edited(db, stored)
         changes += post_changes + db.conn.execute(FLAG_LATEST, marks).rowcount
         db.conn.execute(MARK_POSTS_SEEN, marks)
         db.conn.execute(MARK_THREAD_SEEN, marks)
         changes += _save_entities(db, thread.posts)
         db.conn.executemany(INSERT_THREAD_CAPTURE, [(thread.id, capture_id) for capture_id in capture_ids])
-        db.conn.execute(COUNT_POSTS, {"ids": json.dumps(sorted({thread.id, *stored.values()}))})
+        db.conn.execute(COUNT_POSTS, {"ids": json.dumps(sorted({thread.id, *(post.thread_id for post in stored.values())}))})
     new_posts = len(post_ids) - len(stored)
     return SaveResult(thread.id, new_posts, post_changes - new_posts, unchanged=changes == 0)
+
+
+def _reindex_edited(db: sqlite_utils.Database, stored: Mapping[str, StoredPost]) -> None:
+    """Move the search entries of the stored posts whose text the save changed."""
+    texts = db.conn.execute(POST_TEXTS, {"ids": json.dumps(list(stored))})
+    edited = [(stored[post_id], text) for post_id, text in texts if text != stored[post_id].text]
+    db.conn.executemany(UNINDEX_TEXT, [(was.rowid, was.text) for was, _ in edited if was.text is not None])
+    db.conn.executemany(INDEX_TEXT, [(was.rowid, text) for was, text in edited if text is not None])
 
 
 def without_forgotten(db: sqlite_utils.Database, thread: Thread) -> Thread | None:
