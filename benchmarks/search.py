@@ -9,7 +9,6 @@ table JSON API, the search page, a thread page and a canned query.
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import socket
@@ -18,7 +17,6 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import quote
 
@@ -30,8 +28,6 @@ from benchmarks.data import ROOT, synthetic_threads, vocabulary
 from benchmarks.store import FIRST_CAPTURE, _remove
 from benchmarks.table import Figure
 from threadvault import store
-from threadvault.entities import normalise_tag
-from threadvault.model import Thread
 
 POSTS_PER_THREAD = 25
 LONG_THREAD = 500
@@ -94,9 +90,7 @@ def run(posts: int, queries: int, out: Path) -> list[Figure]:
 def _archive(posts: int, out: Path) -> tuple[Path, str | None]:
     """The cached archive of about ``posts`` posts plus one long thread; how long building took, if it was built.
 
-    The rows (authors, threads, posts, hashtags, mentions) go in through the store's own
-    statements in one transaction; save_thread's per-thread bookkeeping would make a million
-    posts take most of an hour here.  Stage 2 measures save_thread itself.
+    Built by ``store.save_threads``, ``BATCH`` threads a transaction (stage 2 measures the store).
     """
     path = out / f"search-{posts}" / "threadvault.db"
     if path.exists():
@@ -106,34 +100,17 @@ def _archive(posts: int, out: Path) -> tuple[Path, str | None]:
     _remove(partial)
     started = time.perf_counter()
     db = store.open_archive(partial)
-    db.execute("PRAGMA cache_size = -2000000")  # one transaction of a million posts: keep its pages in memory
     threads = posts // POSTS_PER_THREAD
-    with db.atomic():
-        for first in range(0, threads, BATCH):
-            _write(db, synthetic_threads(min(BATCH, threads - first), first=first))
-            print(f"   archive: {first + BATCH:,} of {threads:,} threads", file=sys.stderr, end="\r", flush=True)
-        _write(db, synthetic_threads(1, posts=LONG_THREAD, first=threads))
-        db.execute("UPDATE threads SET (post_count, first_post_at, last_post_at) = (SELECT count(*),"
-                   " min(created_at), max(created_at) FROM posts WHERE thread_id = threads.id)")
+    for first in range(0, threads, BATCH):
+        batch = synthetic_threads(min(BATCH, threads - first), first=first)
+        store.save_threads(db, [(thread, FIRST_CAPTURE, ()) for thread in batch])
+        print(f"   archive: {first + BATCH:,} of {threads:,} threads", file=sys.stderr, end="\r", flush=True)
+    store.save_thread(db, next(synthetic_threads(1, posts=LONG_THREAD, first=threads)), captured_at=FIRST_CAPTURE)
     db.execute("PRAGMA optimize")
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # everything into the file itself before it is renamed
     db.close()
     partial.replace(path)
     return path, f"{time.perf_counter() - started:.0f} s"
-
-
-def _write(db, threads: Iterable[Thread]) -> None:  # noqa: ANN001
-    batch = list(threads)
-    posts = [(post, thread) for thread in batch for post in thread.posts]
-    tags = [(post.id, tag) for post, _ in posts for tag in post.hashtags]
-    conn = db.conn
-    conn.executemany(store.UPSERT_AUTHOR, list({store._author_row(t.author) for t in batch if t.author}))  # noqa: SLF001
-    conn.executemany(store.UPSERT_THREAD, [store._thread_row(t, FIRST_CAPTURE) for t in batch])  # noqa: SLF001
-    conn.executemany(store.UPSERT_POST, [store._post_row(p, t, FIRST_CAPTURE, None) for p, t in posts])  # noqa: SLF001
-    conn.execute(store.INDEX_NEW_POSTS, {"ids": json.dumps([post.id for post, _ in posts])})
-    conn.executemany(store.INSERT_HASHTAG, [(normalise_tag(tag), tag) for _, tag in tags])
-    conn.executemany(store.INSERT_POST_HASHTAG, [(post_id, normalise_tag(tag)) for post_id, tag in tags])
-    conn.executemany(store.INSERT_MENTION, [(post.id, handle) for post, _ in posts for handle in post.mentions])
 
 
 def _long_thread_id(posts: int) -> str:

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
 from benchmarks.data import synthetic_threads
 from benchmarks.table import Figure
-from threadvault import imports, store
+from threadvault import store
 from threadvault.model import Thread
 
 FIRST_CAPTURE, SECOND_CAPTURE = "2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z"
@@ -24,35 +23,31 @@ def run(threads: int, out: Path) -> list[Figure]:
     batch = list(synthetic_threads(threads))
     posts = sum(len(thread.posts) for thread in batch)
     path = out / "store.db"
-    _remove(path)
     bare = posts / _bare_insert(batch, out / "store-bare.db")
-    db = store.open_archive(path)
-    fresh = posts / _save_all(db, batch, FIRST_CAPTURE, "first")
-    again = posts / _save_all(db, batch, SECOND_CAPTURE, "second")
-    db.close()
+    rates = {}
+    for per_call in (1, store.SAVE_BATCH):
+        _remove(path)
+        db = store.open_archive(path)
+        rates[per_call] = [posts / _save_all(db, batch, at, capture, per_call)
+                           for at, capture in ((FIRST_CAPTURE, "first"), (SECOND_CAPTURE, "second"))]
+        db.close()
     _remove(path)
-    db = store.open_archive(path)
-    batched = posts / _save_all(db, batch, FIRST_CAPTURE, "first", per_transaction=imports.SAVE_BATCH)
-    db.close()
     note = f"{threads:,} threads of {posts // threads} posts; CPU time"
     baseline = "executemany into one table, no FTS"
+    batched = f"save_threads, {store.SAVE_BATCH} threads a call (as imports and reparse save)"
     return [
-        Figure("2 Store", "save_thread, fresh archive", fresh, "posts/s", bare, baseline, target=1 / 3, note=note),
-        Figure("2 Store", "save_thread, re-capture of the same threads", again, "posts/s", bare, baseline,
-               target=1 / 3, note=note),
-        Figure("2 Store", f"save_thread, fresh archive, {imports.SAVE_BATCH} threads a transaction (as imports save)",
-               batched, "posts/s", bare, baseline, target=1 / 3, note=note),
+        Figure("2 Store", f"{label}, {kind}", rates[per_call][capture], "posts/s", bare, baseline, target=1 / 3, note=note)
+        for per_call, label in ((1, "save_thread, one thread a transaction (as a fetch saves)"), (store.SAVE_BATCH, batched))
+        for capture, kind in ((0, "fresh archive"), (1, "re-capture of the same threads"))
     ]
 
 
-def _save_all(db, threads: list[Thread], captured_at: str, capture: str, per_transaction: int = 1) -> float:  # noqa: ANN001
-    """CPU seconds to save the threads, each in its own transaction or ``per_transaction`` to one.
-    (One thread is not wrapped in a transaction of its own: save_thread would then run as a savepoint.)"""
+def _save_all(db, threads: list[Thread], captured_at: str, capture: str, per_call: int) -> float:  # noqa: ANN001
+    """CPU seconds to save the threads, ``per_call`` to a transaction."""
+    saves = [(thread, captured_at, (f"<urn:uuid:{capture}-{number}>",)) for number, thread in enumerate(threads)]
     started = time.process_time()
-    for first in range(0, len(threads), per_transaction):
-        with db.atomic() if per_transaction > 1 else nullcontext():
-            for number, thread in enumerate(threads[first:first + per_transaction], first):
-                store.save_thread(db, thread, captured_at=captured_at, capture_ids=(f"<urn:uuid:{capture}-{number}>",))
+    for first in range(0, len(saves), per_call):
+        store.save_threads(db, saves[first:first + per_call])
     return time.process_time() - started
 
 

@@ -106,8 +106,12 @@ def test_forgetting_one_post_keeps_the_rest_of_its_thread(archive):
     db = sqlite_utils.Database(archive)
     assert db["threads"].get(ANA)["post_count"] == 5
     assert second not in ids(archive, "SELECT post_id FROM mentions UNION SELECT post_id FROM links")
+    title_words = " ".join(db["threads"].get(ANA)["title"].split()[:3])
+    assert ids(archive, "SELECT rowid FROM threads_fts WHERE threads_fts MATCH ?", f'"{title_words}"')
     forget(archive, "post", ANA)  # the first post titles its thread
     assert (db["threads"].get(ANA)["title"], db["threads"].get(ANA)["post_count"]) == (None, 4)
+    assert ids(archive, "SELECT rowid FROM threads_fts WHERE threads_fts MATCH ?", f'"{title_words}"') == []
+    db.execute("INSERT INTO threads_fts (threads_fts) VALUES ('integrity-check')")
 
 
 @pytest.mark.parametrize(

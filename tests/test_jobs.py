@@ -436,23 +436,26 @@ def test_posts_of_an_import_point_at_its_resource_record(tmp_path):
 
 
 def test_an_import_saves_its_threads_in_batches_each_all_or_nothing(tmp_path, monkeypatch):
-    monkeypatch.setattr(imports, "SAVE_BATCH", 10)
+    monkeypatch.setattr(store, "SAVE_BATCH", 10)
     saved = []
-    real_save = store.save_thread
+    real_save = store._save_thread
 
-    def save_until_the_25th(db, thread, **kwargs):
+    def save_until_the_25th(db, index, thread, *args):
         if len(saved) == 24:
             raise KeyboardInterrupt  # as Ctrl-C in the middle of the third batch
         saved.append(thread.id)
-        return real_save(db, thread, **kwargs)
+        return real_save(db, index, thread, *args)
 
     db_path = tmp_path / "threadvault.db"
-    monkeypatch.setattr(store, "save_thread", save_until_the_25th)
+    monkeypatch.setattr(store, "_save_thread", save_until_the_25th)
     with pytest.raises(KeyboardInterrupt):
         imports.import_file(db_path, TWARC)
-    assert sorted(row[0] for row in sqlite3.connect(db_path).execute("SELECT id FROM threads")) == sorted(saved[:20])
+    db = store.open_archive(db_path)
+    assert sorted(row[0] for row in db.execute("SELECT id FROM threads")) == sorted(saved[:20])
+    db.execute("INSERT INTO posts_fts (posts_fts) VALUES ('integrity-check')")
+    assert db.execute("SELECT count(*) FROM posts_fts_docsize").fetchone() == (db["posts"].count,)
 
-    monkeypatch.setattr(store, "save_thread", real_save)
+    monkeypatch.setattr(store, "_save_thread", real_save)
     again = imports.import_file(db_path, TWARC)
     assert (again.saved, again.unchanged) == (79, 20)
 
@@ -467,7 +470,7 @@ def test_an_import_that_fails_part_way_keeps_the_threads_read_before(tmp_path, m
             yield from itertools.islice(twarc.read(path, errors), 15)
             raise ThreadvaultError(f"{path}: cut short")
 
-    monkeypatch.setattr(imports, "SAVE_BATCH", 10)
+    monkeypatch.setattr(store, "SAVE_BATCH", 10)
     monkeypatch.setattr(sources, "sniff", lambda path, forced: CutShort)
     db_path = tmp_path / "threadvault.db"
     with pytest.raises(ThreadvaultError, match="cut short"):

@@ -528,3 +528,53 @@ def test_a_lone_surrogate_is_stored_as_a_replacement_character(db: sqlite_utils.
     assert result.new_posts == 1
     assert post_row(db, cut.id)["text"] == "cut emoji \ufffd here"
     assert [row["display"] for row in rows(db, "hashtags", "display")] == ["tag\ufffd"]
+
+
+def batch_of_every_merge() -> list[tuple[Thread, str, list[str]]]:
+    """Saves whose order matters: a thread captured twice with an edit, a reply seen in two threads,
+    a gap filled later, an older capture after a newer one, and a lone surrogate."""
+    reply = Post("twitter:1215710451343904999", OTHER, "seen in two threads", reply_to_id=ROOT)
+    return [
+        (THREAD, T1, ["<urn:uuid:c1>"]),
+        (thread(post(10, "another thread #Café", position=1), reply, post(11, None, missing=True)), T1, ["<urn:uuid:c2>"]),
+        (thread(replace(FIRST, text="Let's talk about keeping threads"), SECOND, post(3, "three")), T2, ["<urn:uuid:c3>"]),
+        (thread(replace(FIRST, text="Let's talk about saving threads"), SECOND), T3, ["<urn:uuid:c4>"]),
+        (thread(post(10, "another thread #Café", position=1), post(11, "gap \ud83d filled")), T2, ["<urn:uuid:c5>"]),
+        (thread(replace(FIRST, text="an old capture's text"), SECOND), T1, ["<urn:uuid:c6>"]),
+    ]
+
+
+def test_a_batch_saves_as_its_threads_would_one_after_another(tmp_path: Path) -> None:
+    one_by_one, batched = (store.open_archive(tmp_path / name / "threadvault.db") for name in ("one", "batch"))
+    singles = [store.save_thread(one_by_one, item, captured_at=at, capture_ids=ids) for item, at, ids in batch_of_every_merge()]
+
+    assert store.save_threads(batched, batch_of_every_merge()) == singles
+
+    def tables(db: sqlite_utils.Database) -> dict[str, list[tuple[Any, ...]]]:  # all but the index's segments
+        return {name: sorted(rows, key=repr) for name, rows in snapshot(db).items() if not name.endswith(("_data", "_idx", "_migrations"))}
+
+    assert tables(batched) == tables(one_by_one)
+    for words in ("saving", "keeping", "filled", "Café", "seen", "three"):
+        assert search(batched, words) == search(one_by_one, words), words
+    for name in ("posts", "threads"):
+        batched.execute(f"INSERT INTO {name}_fts ({name}_fts) VALUES ('integrity-check')")
+
+
+def test_a_batch_enters_the_search_index_in_one_segment(db: sqlite_utils.Database) -> None:
+    store.save_threads(db, [(thread(post(n, f"words of thread {n}", position=1)), T1, []) for n in range(1, 51)])
+
+    assert search(db, "thread") == [tweet(n) for n in range(1, 51)]
+    # FTS5 keeps its structure record at id 10 and each segment's leaves under their own segment id.
+    assert db.execute("SELECT count(DISTINCT id >> 37) FROM posts_fts_data WHERE id > 10").fetchone() == (1,)
+
+
+def test_a_failing_batch_leaves_nothing(db: sqlite_utils.Database) -> None:
+    store.save_thread(db, THREAD, captured_at=T1)
+    before = snapshot(db)
+    broken = thread(post(20, "fine so far"), replace(post(21, "bad"), author=Author("twitter:x", "twitter", None)))
+    broken = replace(broken, posts=(*broken.posts, Post(tweet(22), QUINN, object(), position=3)))  # type: ignore[arg-type]
+
+    with pytest.raises(Exception):  # noqa: B017  (sqlite3 cannot bind an object)
+        store.save_threads(db, [(thread(post(30, "first of the batch")), T2, []), (broken, T2, [])])
+
+    assert snapshot(db) == before

@@ -163,7 +163,10 @@ def _delete(db: sqlite_utils.Database, kind: str, ids: list[str], posts: set[str
     db.execute(f"DELETE FROM thread_captures WHERE thread_id IN {IN}", [emptied_json])
     db.execute(f"UPDATE queue SET thread_id = NULL, reason = ? WHERE thread_id IN {IN}", [FORGOTTEN, emptied_json])
     removed_threads = db.execute(f"DELETE FROM threads WHERE id IN {IN}", [emptied_json]).rowcount
-    db.execute(f"UPDATE threads SET title = NULL WHERE id IN {IN}", [posts_json])  # titled by a forgotten post
+    titled = f"FROM threads WHERE id IN {IN} AND title IS NOT NULL"  # titled by a forgotten post
+    db.execute(f"INSERT INTO threads_fts (threads_fts, rowid, title) SELECT 'delete', rowid, title {titled}", [posts_json])
+    db.execute(f"INSERT INTO threads_fts (rowid, title) SELECT rowid, NULL {titled}", [posts_json])
+    db.execute(f"UPDATE threads SET title = NULL WHERE id IN {IN}", [posts_json])
     db.execute(store.COUNT_POSTS, {"ids": touched_json})
     db.execute("DELETE FROM hashtags WHERE tag NOT IN (SELECT tag FROM post_hashtags)")
     removed_authors = 0

@@ -9,9 +9,7 @@ format, so `threadvault reparse` can read it again from the archive alone.
 
 from __future__ import annotations
 
-import itertools
 import zipfile
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +19,6 @@ from threadvault import captures as capture_store
 from threadvault import sources, store
 from threadvault.errors import CaptureCorrupt, ThreadvaultError
 from threadvault.jobs import Progress, enqueue_one, latest_capture_row, mark, now, replay, warc_dir_for
-from threadvault.model import Thread
 from threadvault.warcwriter import FileDigest, WarcWriter, import_uri
 
 
@@ -37,9 +34,6 @@ class ImportReport:
 
 
 WARC_FORMAT = "warc"
-# Threads saved per transaction.  Most threads in a collection are one post, and a commit costs as much
-# as saving one; each save_thread is still all or nothing (a savepoint inside the batch).
-SAVE_BATCH = 200
 # How an imported file is labelled in its record (a zip is application/zip), for people and tools reading it.
 MEDIA_TYPES = {"twarc": "application/x-ndjson", "twitter-archive": "text/javascript", "text": "text/plain; charset=utf-8"}
 
@@ -61,39 +55,20 @@ def _import_format(db: sqlite_utils.Database, db_path: Path, path: Path, file_fo
     report = ImportReport(str(path), file_format.NAME)
     row, report.already_archived = _archive_file(db, db_path, path, file_format)
     errors: list = []
-    failure: list[ThreadvaultError] = []
-    threads = _until_failure(file_format.read(path, errors), failure)
-    while _save_batch(db, itertools.islice(threads, SAVE_BATCH), row, report, progress) == SAVE_BATCH:
-        pass
-    if failure:  # what was read before it is saved
-        _record_import(db, row["url"], file_format.NAME, path.name, "failed", str(failure[0]))
-        raise failure[0]
-    _record_import(db, row["url"], file_format.NAME, path.name, "done")
-    report.errors.extend(errors)
-    return report
-
-
-def _save_batch(db: sqlite_utils.Database, threads: Iterable[Thread], row: dict, report: ImportReport,
-                progress: Progress) -> int:
-    """Save threads, as they are read, in one transaction; returns how many."""
-    count = 0
-    with db.atomic():
-        for count, thread in enumerate(threads, 1):
-            saved = store.save_thread(db, thread, captured_at=row["fetched_at"], capture_ids=[row["id"]])
+    threads = file_format.read(path, errors)
+    try:
+        for saved in store.save_all(db, threads, captured_at=row["fetched_at"], capture_ids=[row["id"]]):
             if saved.unchanged:
                 report.unchanged += 1
             else:
                 report.saved += 1
-            progress(thread.id, "unchanged" if saved.unchanged else "saved")
-    return count
-
-
-def _until_failure(threads: Iterable[Thread], failure: list[ThreadvaultError]) -> Iterator[Thread]:
-    """The threads a reader yields until it fails; its error is put in ``failure``."""
-    try:
-        yield from threads
-    except ThreadvaultError as error:
-        failure.append(error)
+            progress(saved.thread_id, "unchanged" if saved.unchanged else "saved")
+    except ThreadvaultError as failure:  # what was read before it is saved
+        _record_import(db, row["url"], file_format.NAME, path.name, "failed", str(failure))
+        raise
+    _record_import(db, row["url"], file_format.NAME, path.name, "done")
+    report.errors.extend(errors)
+    return report
 
 
 def _archive_file(db: sqlite_utils.Database, db_path: Path, path: Path,

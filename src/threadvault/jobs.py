@@ -407,8 +407,8 @@ def _replay_import(db: sqlite_utils.Database, db_path: Path, url: str, format_na
     try:
         file_format = sources.format_by_name(format_name)
         with _payload_file(db_path, row, file_name) as path:
-            for thread in file_format.read(path, errors):
-                store.save_thread(db, thread, captured_at=row["fetched_at"], capture_ids=[row["id"]])
+            threads = file_format.read(path, errors)
+            for _ in store.save_all(db, threads, captured_at=row["fetched_at"], capture_ids=[row["id"]]):
                 saved += 1
     except ThreadvaultError as error:
         return saved, str(error)

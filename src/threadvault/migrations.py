@@ -86,13 +86,18 @@ def cover_tag_and_mention_lookups(db: Database) -> None:
 
 @migrations()
 def reindex_edits_in_the_store(db: Database) -> None:
-    """``store.save_thread`` moves the search entry of a post whose text it changed.
+    """The store keeps the search indexes in step with the texts and titles it writes
+    (``store.SearchIndex``), a batch of threads at a time.
 
-    With an update trigger on ``posts``, SQLite runs every row of the posts
-    upsert in a statement journal of its own, changed or not: that doubled the
-    cost of writing a post.  The delete trigger stays (``forget.py`` deletes).
+    With an update trigger on ``posts``, SQLite ran every row of the posts upsert
+    in a statement journal of its own, changed or not: that doubled the cost of
+    writing a post.  The threads' insert trigger wrote their index as each thread
+    was saved, and FTS5 then wrote a new index segment at each thread's
+    savepoint.  The delete triggers stay: ``forget.py`` deletes, and clears the
+    titles of the threads it touches from ``threads_fts`` itself.
     """
-    db.execute("DROP TRIGGER posts_au")
+    for trigger in ("posts_au", "threads_ai", "threads_au"):
+        db.execute(f"DROP TRIGGER {trigger}")
 
 
 def _create_sources(db: Database) -> None:

@@ -21,9 +21,10 @@ Each upsert skips rows it would not change, so rowcounts tell what changed.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields, is_dataclass, replace
 from pathlib import Path
 from typing import NamedTuple, TypeVar
@@ -31,10 +32,14 @@ from typing import NamedTuple, TypeVar
 import sqlite_utils
 
 from threadvault.entities import normalise_tag
+from threadvault.errors import ThreadvaultError
 from threadvault.migrations import migrations
 from threadvault.model import Author, Post, Thread
 
 DEFAULT_DB = Path("db/threadvault.db")
+# Threads a transaction when many are saved together: most threads in a collection are one post, and
+# a commit, or a write of the search index, costs more than saving one.
+SAVE_BATCH = 200
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # in a Python str every surrogate is a lone one
 T = TypeVar("T")
 TITLE_WIDTH = 80
@@ -132,11 +137,7 @@ FROM posts WHERE id = ?1 AND text IS NOT NULL AND text IS NOT ?2 AND last_captur
 IN_IDS = "(SELECT value FROM json_each(:ids))"
 STORED_POSTS = f"SELECT id, thread_id, rowid, text FROM posts WHERE id IN {IN_IDS}"
 POST_TEXTS = f"SELECT id, text FROM posts WHERE id IN {IN_IDS}"
-# The store keeps posts_fts in step with posts.text: new posts enter it in one statement, and an
-# edited post's entry is moved (migrations index_new_posts_in_the_store, reindex_edits_in_the_store).
-INDEX_NEW_POSTS = f"INSERT INTO posts_fts (rowid, text) SELECT rowid, text FROM posts WHERE id IN {IN_IDS}"
-INDEX_TEXT = "INSERT INTO posts_fts (rowid, text) VALUES (?, ?)"
-UNINDEX_TEXT = "INSERT INTO posts_fts (posts_fts, rowid, text) VALUES ('delete', ?, ?)"
+THREAD_TITLE = "SELECT rowid, title FROM threads WHERE id = ?"
 FLAG_LATEST = f"""
 UPDATE posts SET in_latest_capture = id IN {IN_IDS}
 WHERE thread_id = :thread AND in_latest_capture IS NOT (id IN {IN_IDS})
@@ -184,6 +185,50 @@ class StoredPost(NamedTuple):
     text: str | None
 
 
+class SearchIndex:
+    """Changes to the search indexes (``posts_fts``, ``threads_fts``), made at the end of a batch of saves.
+
+    The store, not triggers, keeps them in step with ``posts.text`` and
+    ``threads.title`` (migrations ``index_new_posts_in_the_store`` and
+    ``reindex_edits_in_the_store``; only the delete triggers stay).  FTS5 writes
+    the terms it holds as a new index segment whenever a savepoint opens, and
+    every thread is saved in a savepoint of its own: so a batch's new rows enter
+    the index together, once the batch's last thread is saved.
+    """
+
+    COLUMNS = {"posts": "text", "threads": "title"}
+
+    def __init__(self) -> None:
+        self.new: dict[str, set[str]] = {table: set() for table in self.COLUMNS}
+        self.edits: list[tuple[str, str, int, str | None, str | None]] = []  # table, id, rowid, old text, new text
+
+    def add_new(self, table: str, row_id: str) -> None:
+        self.new[table].add(row_id)
+
+    def add_edit(self, table: str, row_id: str, rowid: int, old: str | None, text: str | None) -> None:
+        """Note a stored row's text as it was before a save and after it (the same if unchanged)."""
+        if text != old:
+            self.edits.append((table, row_id, rowid, old, text))
+
+    def extend(self, other: SearchIndex) -> None:
+        for table, row_ids in other.new.items():
+            self.new[table] |= row_ids
+        self.edits += other.edits
+
+    def write(self, db: sqlite_utils.Database) -> None:
+        for table, column in self.COLUMNS.items():
+            db.conn.execute(
+                f"INSERT INTO {table}_fts (rowid, {column}) SELECT rowid, {column} FROM {table} WHERE id IN {IN_IDS}",
+                {"ids": json.dumps(sorted(self.new[table]))},
+            )
+        for table, row_id, rowid, old, text in self.edits:  # in order: a row may be edited twice in a batch
+            if row_id in self.new[table]:
+                continue  # new in this batch: entered the index above, with its last text
+            column = self.COLUMNS[table]
+            db.conn.execute(f"INSERT INTO {table}_fts ({table}_fts, rowid, {column}) VALUES ('delete', ?, ?)", [rowid, old])
+            db.conn.execute(f"INSERT INTO {table}_fts (rowid, {column}) VALUES (?, ?)", [rowid, text])
+
+
 @dataclass(frozen=True)
 class SaveResult:
     thread_id: str
@@ -222,10 +267,56 @@ def save_thread(
     surrogate (JSON's ``"\ud83d"`` cut from its pair), which UTF-8 cannot hold,
     is stored as U+FFFD.
     """
+    return save_threads(db, [(thread, captured_at, capture_ids)])[0]
+
+
+def save_threads(db: sqlite_utils.Database, saves: Iterable[tuple[Thread, str, Sequence[str]]]) -> list[SaveResult]:
+    """Merge parsed threads, given as (thread, captured_at, capture_ids) and taken one at a time, in one
+    transaction: each as ``save_thread`` would after the ones before it, and all or nothing.  Faster
+    than a transaction of ``save_thread`` calls: the search index is written once, for the whole batch."""
+    index = SearchIndex()
+    with db.atomic():
+        results = [_save_in_savepoint(db, index, *save) for save in saves]
+        index.write(db)
+    return results
+
+
+def save_all(db: sqlite_utils.Database, threads: Iterable[Thread], *, captured_at: str,
+             capture_ids: Sequence[str]) -> Iterator[SaveResult]:
+    """Save the threads read from the same captures (an imported file) as they are read, ``SAVE_BATCH``
+    to a transaction.  A reader's error is raised once the threads it yielded before it are saved."""
+    failure: list[ThreadvaultError] = []
+    threads = _until_failure(threads, failure)
+    while saved := save_threads(db, ((thread, captured_at, capture_ids) for thread in itertools.islice(threads, SAVE_BATCH))):
+        yield from saved
+    if failure:
+        raise failure[0]
+
+
+def _until_failure(threads: Iterable[Thread], failure: list[ThreadvaultError]) -> Iterator[Thread]:
+    """The threads a reader yields until it fails; its error is put in ``failure``."""
     try:
-        return _save_thread(db, thread, captured_at, capture_ids)
-    except UnicodeEncodeError:  # the transaction was rolled back: nothing half-written
-        return _save_thread(db, _valid_unicode(thread), captured_at, capture_ids)
+        yield from threads
+    except ThreadvaultError as error:
+        failure.append(error)
+
+
+def _save_in_savepoint(db: sqlite_utils.Database, index: SearchIndex, thread: Thread, captured_at: str,
+                       capture_ids: Sequence[str]) -> SaveResult:
+    try:
+        return _save_one(db, index, thread, captured_at, capture_ids)
+    except UnicodeEncodeError:  # rolled back to its savepoint: nothing half-written
+        return _save_one(db, index, _valid_unicode(thread), captured_at, capture_ids)
+
+
+def _save_one(db: sqlite_utils.Database, index: SearchIndex, thread: Thread, captured_at: str,
+              capture_ids: Sequence[str]) -> SaveResult:
+    """One thread in a savepoint: a failure leaves nothing of it, in the archive or in ``index``."""
+    changes = SearchIndex()
+    with db.atomic():
+        result = _save_thread(db, changes, thread, captured_at, capture_ids)
+    index.extend(changes)
+    return result
 
 
 def _valid_unicode(value: T) -> T:
@@ -240,7 +331,8 @@ def _valid_unicode(value: T) -> T:
     return value
 
 
-def _save_thread(db: sqlite_utils.Database, thread: Thread, captured_at: str, capture_ids: Sequence[str]) -> SaveResult:
+def _save_thread(db: sqlite_utils.Database, index: SearchIndex, thread: Thread, captured_at: str,
+                 capture_ids: Sequence[str]) -> SaveResult:
     kept = without_forgotten(db, thread)
     if kept is None:
         return SaveResult(thread.id, 0, 0, unchanged=True, forgotten=True)
@@ -248,31 +340,19 @@ def _save_thread(db: sqlite_utils.Database, thread: Thread, captured_at: str, ca
     post_ids = list(dict.fromkeys(post.id for post in thread.posts))
     ids = json.dumps(post_ids)
     marks = {"ids": ids, "thread": thread.id, "at": captured_at}
-    with db.atomic():
-        changes = _upsert_authors(db, thread)
-        changes += db.conn.execute(UPSERT_THREAD, _thread_row(thread, captured_at)).rowcount
-        stored = {row[0]: StoredPost(*row[1:]) for row in db.conn.execute(STORED_POSTS, marks)}
-        stored_posts = [post for post in thread.posts if post.id in stored]  # only they can have an earlier text
-        changes += _save_earlier_texts(db, stored_posts, captured_at, capture_ids)
-        post_changes = _upsert_posts(db, thread, captured_at, capture_ids)
-        db.conn.execute(INDEX_NEW_POSTS, {"ids": json.dumps([post_id for post_id in post_ids if post_id not in stored])})
-        _reindex_edited(db, stored)
-        changes += post_changes + db.conn.execute(FLAG_LATEST, marks).rowcount
-        db.conn.execute(MARK_POSTS_SEEN, marks)
-        db.conn.execute(MARK_THREAD_SEEN, marks)
-        changes += _save_entities(db, thread.posts)
-        db.conn.executemany(INSERT_THREAD_CAPTURE, [(thread.id, capture_id) for capture_id in capture_ids])
-        db.conn.execute(COUNT_POSTS, {"ids": json.dumps(sorted({thread.id, *(post.thread_id for post in stored.values())}))})
+    changes = _upsert_authors(db, thread) + _upsert_thread(db, index, thread, captured_at)
+    stored = {row[0]: StoredPost(*row[1:]) for row in db.conn.execute(STORED_POSTS, marks)}
+    stored_posts = [post for post in thread.posts if post.id in stored]  # only they can have an earlier text
+    changes += _save_earlier_texts(db, stored_posts, captured_at, capture_ids)
+    post_changes = _upsert_posts(db, index, thread, stored, captured_at, capture_ids)
+    changes += post_changes + db.conn.execute(FLAG_LATEST, marks).rowcount
+    db.conn.execute(MARK_POSTS_SEEN, marks)
+    db.conn.execute(MARK_THREAD_SEEN, marks)
+    changes += _save_entities(db, thread.posts)
+    db.conn.executemany(INSERT_THREAD_CAPTURE, [(thread.id, capture_id) for capture_id in capture_ids])
+    db.conn.execute(COUNT_POSTS, {"ids": json.dumps(sorted({thread.id, *(post.thread_id for post in stored.values())}))})
     new_posts = len(post_ids) - len(stored)
     return SaveResult(thread.id, new_posts, post_changes - new_posts, unchanged=changes == 0)
-
-
-def _reindex_edited(db: sqlite_utils.Database, stored: Mapping[str, StoredPost]) -> None:
-    """Move the search entries of the stored posts whose text the save changed."""
-    texts = db.conn.execute(POST_TEXTS, {"ids": json.dumps(list(stored))})
-    edited = [(stored[post_id], text) for post_id, text in texts if text != stored[post_id].text]
-    db.conn.executemany(UNINDEX_TEXT, [(was.rowid, was.text) for was, _ in edited if was.text is not None])
-    db.conn.executemany(INDEX_TEXT, [(was.rowid, text) for was, text in edited if text is not None])
 
 
 def without_forgotten(db: sqlite_utils.Database, thread: Thread) -> Thread | None:
@@ -323,9 +403,28 @@ def _save_earlier_texts(
     return db.conn.executemany(SAVE_EARLIER_TEXT, rows).rowcount
 
 
-def _upsert_posts(db: sqlite_utils.Database, thread: Thread, captured_at: str, capture_ids: Sequence[str]) -> int:
+def _upsert_thread(db: sqlite_utils.Database, index: SearchIndex, thread: Thread, captured_at: str) -> int:
+    """Merge the thread's row, noting its title for the search index; returns 1 if the row changed."""
+    stored = db.conn.execute(THREAD_TITLE, [thread.id]).fetchone()
+    changed = db.conn.execute(UPSERT_THREAD, _thread_row(thread, captured_at)).rowcount
+    if stored is None:
+        index.add_new("threads", thread.id)
+    elif changed:
+        index.add_edit("threads", thread.id, *stored, db.conn.execute(THREAD_TITLE, [thread.id]).fetchone()[1])
+    return changed
+
+
+def _upsert_posts(db: sqlite_utils.Database, index: SearchIndex, thread: Thread, stored: Mapping[str, StoredPost],
+                  captured_at: str, capture_ids: Sequence[str]) -> int:
+    """Merge the post rows, noting their texts for the search index; returns how many changed."""
     rows = [_post_row(post, thread, captured_at, _capture_of(post, capture_ids)) for post in thread.posts]
-    return db.conn.executemany(UPSERT_POST, rows).rowcount
+    changed = db.conn.executemany(UPSERT_POST, rows).rowcount
+    for post in thread.posts:
+        if post.id not in stored:
+            index.add_new("posts", post.id)
+    for post_id, text in db.conn.execute(POST_TEXTS, {"ids": json.dumps(list(stored))}) if stored and changed else ():
+        index.add_edit("posts", post_id, stored[post_id].rowid, stored[post_id].text, text)
+    return changed
 
 
 def _capture_of(post: Post, capture_ids: Sequence[str]) -> str | None:
