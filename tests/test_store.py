@@ -544,11 +544,15 @@ def batch_of_every_merge() -> list[tuple[Thread, str, list[str]]]:
     ]
 
 
-def test_a_batch_saves_as_its_threads_would_one_after_another(tmp_path: Path) -> None:
+@pytest.mark.parametrize("saved_before", [0, 1], ids=["all in the batch", "first thread archived before it"])
+def test_a_batch_saves_as_its_threads_would_one_after_another(tmp_path: Path, saved_before: int) -> None:
     one_by_one, batched = (store.open_archive(tmp_path / name / "threadvault.db") for name in ("one", "batch"))
-    singles = [store.save_thread(one_by_one, item, captured_at=at, capture_ids=ids) for item, at, ids in batch_of_every_merge()]
+    saves = batch_of_every_merge()
+    singles = [store.save_thread(one_by_one, item, captured_at=at, capture_ids=ids) for item, at, ids in saves]
 
-    assert store.save_threads(batched, batch_of_every_merge()) == singles
+    for item, at, ids in saves[:saved_before]:
+        store.save_thread(batched, item, captured_at=at, capture_ids=ids)
+    assert store.save_threads(batched, saves[saved_before:]) == singles[saved_before:]
 
     def tables(db: sqlite_utils.Database) -> dict[str, list[tuple[Any, ...]]]:  # all but the index's segments
         return {name: sorted(rows, key=repr) for name, rows in snapshot(db).items() if not name.endswith(("_data", "_idx", "_migrations"))}
@@ -556,6 +560,7 @@ def test_a_batch_saves_as_its_threads_would_one_after_another(tmp_path: Path) ->
     assert tables(batched) == tables(one_by_one)
     for words in ("saving", "keeping", "filled", "Café", "seen", "three"):
         assert search(batched, words) == search(one_by_one, words), words
+        assert list(batched["threads"].search(words)) == list(one_by_one["threads"].search(words)), words
     for name in ("posts", "threads"):
         batched.execute(f"INSERT INTO {name}_fts ({name}_fts) VALUES ('integrity-check')")
 
