@@ -39,7 +39,7 @@ def assert_archive_whole(db_path: Path) -> None:
     conn = sqlite3.connect(db_path)
     try:
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-        conn.execute("INSERT INTO posts_fts (posts_fts) VALUES ('integrity-check')")  # raises if out of step
+        conn.execute("INSERT INTO posts_fts (posts_fts, rank) VALUES ('integrity-check', 1)")  # raises if out of step
     finally:
         conn.close()
     report = jobs.verify(db_path)

@@ -150,7 +150,7 @@ def test_a_job_killed_at_random_moments_archives_every_thread_exactly_once(tmp_p
     # The database and its search index are whole.
     assert query(db_path, "PRAGMA integrity_check") == [("ok",)]
     assert query(db_path, "PRAGMA foreign_key_check") == []
-    query(db_path, "INSERT INTO posts_fts (posts_fts) VALUES ('integrity-check')")  # raises if FTS disagrees
+    query(db_path, "INSERT INTO posts_fts (posts_fts, rank) VALUES ('integrity-check', 1)")  # raises if FTS disagrees
     assert query(db_path, "SELECT count(*) FROM posts_fts") == [(THREADS * POSTS,)]
 
     # Every indexed record is intact; what a kill left on disk is either a complete record the index

@@ -452,7 +452,7 @@ def test_an_import_saves_its_threads_in_batches_each_all_or_nothing(tmp_path, mo
         imports.import_file(db_path, TWARC)
     db = store.open_archive(db_path)
     assert sorted(row[0] for row in db.execute("SELECT id FROM threads")) == sorted(saved[:20])
-    db.execute("INSERT INTO posts_fts (posts_fts) VALUES ('integrity-check')")
+    db.execute("INSERT INTO posts_fts (posts_fts, rank) VALUES ('integrity-check', 1)")
     assert db.execute("SELECT count(*) FROM posts_fts_docsize").fetchone() == (db["posts"].count,)
 
     monkeypatch.setattr(store, "_save_thread", real_save)

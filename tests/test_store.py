@@ -386,8 +386,8 @@ def test_full_text_search_stems_and_follows_edits(db: sqlite_utils.Database) -> 
 
     assert search(db, "archiving") == []
     assert search(db, "keeping") == [ROOT]
-    db.execute("INSERT INTO posts_fts (posts_fts) VALUES ('integrity-check')")  # the index agrees with posts
-    db.execute("INSERT INTO threads_fts (threads_fts) VALUES ('integrity-check')")
+    db.execute("INSERT INTO posts_fts (posts_fts, rank) VALUES ('integrity-check', 1)")  # the index agrees with posts
+    db.execute("INSERT INTO threads_fts (threads_fts, rank) VALUES ('integrity-check', 1)")
     assert list(db["threads"].search("keeping", columns=["id"])) == [{"id": ROOT}]
 
 
@@ -401,7 +401,7 @@ def test_every_new_post_enters_the_search_index_once(db: sqlite_utils.Database) 
     assert search(db, "later") == [tweet(4)]
     assert search(db, "another") == [tweet(5)]
     assert db.execute("SELECT count(*) FROM posts_fts_docsize").fetchone() == (5,)  # one entry per post
-    db.execute("INSERT INTO posts_fts (posts_fts) VALUES ('integrity-check')")
+    db.execute("INSERT INTO posts_fts (posts_fts, rank) VALUES ('integrity-check', 1)")
 
 
 def test_a_gap_filled_by_a_later_capture_becomes_searchable(db: sqlite_utils.Database) -> None:
@@ -410,7 +410,7 @@ def test_a_gap_filled_by_a_later_capture_becomes_searchable(db: sqlite_utils.Dat
 
     assert search(db, "recovered") == [tweet(2)]
     assert db.execute("SELECT count(*) FROM posts_fts_docsize").fetchone() == (2,)
-    db.execute("INSERT INTO posts_fts (posts_fts) VALUES ('integrity-check')")
+    db.execute("INSERT INTO posts_fts (posts_fts, rank) VALUES ('integrity-check', 1)")
 
 
 def test_a_post_moves_to_the_thread_that_positions_it(db: sqlite_utils.Database) -> None:
@@ -562,7 +562,7 @@ def test_a_batch_saves_as_its_threads_would_one_after_another(tmp_path: Path, sa
         assert search(batched, words) == search(one_by_one, words), words
         assert list(batched["threads"].search(words)) == list(one_by_one["threads"].search(words)), words
     for name in ("posts", "threads"):
-        batched.execute(f"INSERT INTO {name}_fts ({name}_fts) VALUES ('integrity-check')")
+        batched.execute(f"INSERT INTO {name}_fts ({name}_fts, rank) VALUES ('integrity-check', 1)")
 
 
 def test_a_batch_enters_the_search_index_in_one_segment(db: sqlite_utils.Database) -> None:

@@ -5,8 +5,9 @@
 What goes, in one transaction: the posts, their hashtag, mention, link and media rows and their
 earlier texts; the threads left without posts (and, for an author, the threads they started, with
 the replies in them); for an author, the author row.  The search index follows through the
-triggers sqlite-utils installed, and deleted pages are zeroed (``secure_delete``) and merged out of
-the index, so the words do not linger in the database file.  A tombstone in ``forgotten`` makes
+delete triggers sqlite-utils installed (a title cleared here leaves it explicitly), and deleted
+pages are zeroed (``secure_delete``) and merged out of the index, so the words do not linger in
+the database file.  A tombstone in ``forgotten`` makes
 every later fetch, import and reparse skip them (``store.save_thread``).
 
 With ``purge_captures`` the captures they were read from go too: each WARC file holding one is
@@ -165,6 +166,7 @@ def _delete(db: sqlite_utils.Database, kind: str, ids: list[str], posts: set[str
     removed_threads = db.execute(f"DELETE FROM threads WHERE id IN {IN}", [emptied_json]).rowcount
     titled = f"FROM threads WHERE id IN {IN} AND title IS NOT NULL"  # titled by a forgotten post
     db.execute(f"INSERT INTO threads_fts (threads_fts, rowid, title) SELECT 'delete', rowid, title {titled}", [posts_json])
+    # An empty entry in its place, as 'rebuild' would leave for a thread without a title: one per row.
     db.execute(f"INSERT INTO threads_fts (rowid, title) SELECT rowid, NULL {titled}", [posts_json])
     db.execute(f"UPDATE threads SET title = NULL WHERE id IN {IN}", [posts_json])
     db.execute(store.COUNT_POSTS, {"ids": touched_json})

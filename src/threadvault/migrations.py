@@ -62,7 +62,7 @@ def enable_wal(db: Database) -> None:
 
 @migrations()
 def index_new_posts_in_the_store(db: Database) -> None:
-    """``store.save_thread`` adds a thread's new posts to ``posts_fts`` in one statement.
+    """The store adds a thread's new posts to ``posts_fts`` in one statement (now a batch's: ``store.SearchIndexWrites``).
 
     The insert trigger ran once per row inside the posts upsert, and FTS5 flushes
     its pending terms at every savepoint such a trigger opens: a new index segment
@@ -87,7 +87,7 @@ def cover_tag_and_mention_lookups(db: Database) -> None:
 @migrations()
 def reindex_edits_in_the_store(db: Database) -> None:
     """The store keeps the search indexes in step with the texts and titles it writes
-    (``store.SearchIndex``), a batch of threads at a time.
+    (``store.SearchIndexWrites``), a batch of threads at a time.
 
     With an update trigger on ``posts``, SQLite ran every row of the posts upsert
     in a statement journal of its own, changed or not: that doubled the cost of
@@ -97,7 +97,7 @@ def reindex_edits_in_the_store(db: Database) -> None:
     titles of the threads it touches from ``threads_fts`` itself.
     """
     for trigger in ("posts_au", "threads_ai", "threads_au"):
-        db.execute(f"DROP TRIGGER {trigger}")
+        db.execute(f"DROP TRIGGER IF EXISTS {trigger}")
 
 
 def _create_sources(db: Database) -> None:
@@ -259,9 +259,10 @@ def narrow_fts_update_trigger(db: Database, table: str, column: str) -> None:
     """Re-create sqlite-utils' ``<table>_au`` trigger to fire only when the indexed text changes.
 
     The stock trigger rewrites a row's search entry on every update, and every
-    save updates each post's ``last_captured_at``.  The name stays, so
-    ``enable_fts(..., replace=True)`` (needed after a ``transform()``) still
-    finds the triggers it expects.
+    save updates each post's ``last_captured_at``.  (Migration
+    ``reindex_edits_in_the_store`` later dropped the insert and update triggers:
+    a migration that re-runs ``enable_fts(..., replace=True)``, as a
+    ``transform()`` needs, must drop them again, or new rows are indexed twice.)
     """
     fts = f"{table}_fts"
     db.execute(f"DROP TRIGGER [{table}_au]")

@@ -24,7 +24,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields, is_dataclass, replace
 from pathlib import Path
 from typing import NamedTuple, TypeVar
@@ -33,7 +33,7 @@ import sqlite_utils
 
 from threadvault.entities import normalise_tag
 from threadvault.errors import ThreadvaultError
-from threadvault.migrations import migrations
+from threadvault.migrations import FTS_CONFIG, migrations
 from threadvault.model import Author, Post, Thread
 
 DEFAULT_DB = Path("db/threadvault.db")
@@ -185,21 +185,19 @@ class StoredPost(NamedTuple):
     text: str | None
 
 
-class SearchIndex:
-    """Changes to the search indexes (``posts_fts``, ``threads_fts``), made at the end of a batch of saves.
+class SearchIndexWrites:
+    """What the search indexes (``posts_fts``, ``threads_fts``) owe a batch of saves, written at its end.
 
     The store, not triggers, keeps them in step with ``posts.text`` and
     ``threads.title`` (migrations ``index_new_posts_in_the_store`` and
     ``reindex_edits_in_the_store``; only the delete triggers stay).  FTS5 writes
     the terms it holds as a new index segment whenever a savepoint opens, and
-    every thread is saved in a savepoint of its own: so a batch's new rows enter
-    the index together, once the batch's last thread is saved.
+    each thread of a batch is saved in a savepoint of its own: so the batch's
+    new rows enter the index together, once its last thread is saved.
     """
 
-    COLUMNS = {"posts": "text", "threads": "title"}
-
     def __init__(self) -> None:
-        self.new: dict[str, set[str]] = {table: set() for table in self.COLUMNS}
+        self.new: dict[str, set[str]] = {table: set() for table in FTS_CONFIG}
         self.edits: list[tuple[str, str, int, str | None, str | None]] = []  # table, id, rowid, old text, new text
 
     def add_new(self, table: str, row_id: str) -> None:
@@ -210,21 +208,22 @@ class SearchIndex:
         if text != old:
             self.edits.append((table, row_id, rowid, old, text))
 
-    def extend(self, other: SearchIndex) -> None:
+    def extend(self, other: SearchIndexWrites) -> None:
         for table, row_ids in other.new.items():
             self.new[table] |= row_ids
         self.edits += other.edits
 
     def write(self, db: sqlite_utils.Database) -> None:
-        for table, column in self.COLUMNS.items():
-            db.conn.execute(
-                f"INSERT INTO {table}_fts (rowid, {column}) SELECT rowid, {column} FROM {table} WHERE id IN {IN_IDS}",
-                {"ids": json.dumps(sorted(self.new[table]))},
-            )
+        for table, column in FTS_CONFIG.items():
+            if self.new[table]:
+                db.conn.execute(
+                    f"INSERT INTO {table}_fts (rowid, {column}) SELECT rowid, {column} FROM {table} WHERE id IN {IN_IDS}",
+                    {"ids": json.dumps(sorted(self.new[table]))},
+                )
         for table, row_id, rowid, old, text in self.edits:  # in order: a row may be edited twice in a batch
             if row_id in self.new[table]:
                 continue  # new in this batch: entered the index above, with its last text
-            column = self.COLUMNS[table]
+            column = FTS_CONFIG[table]
             db.conn.execute(f"INSERT INTO {table}_fts ({table}_fts, rowid, {column}) VALUES ('delete', ?, ?)", [rowid, old])
             db.conn.execute(f"INSERT INTO {table}_fts (rowid, {column}) VALUES (?, ?)", [rowid, text])
 
@@ -267,16 +266,23 @@ def save_thread(
     surrogate (JSON's ``"\ud83d"`` cut from its pair), which UTF-8 cannot hold,
     is stored as U+FFFD.
     """
-    return save_threads(db, [(thread, captured_at, capture_ids)])[0]
+    def save(valid: Thread) -> SaveResult:  # in a transaction of its own (a savepoint inside a caller's)
+        index = SearchIndexWrites()
+        with db.atomic():
+            result = _save_thread(db, index, valid, captured_at, capture_ids)
+            index.write(db)
+        return result
+
+    return _with_valid_unicode(save, thread)
 
 
 def save_threads(db: sqlite_utils.Database, saves: Iterable[tuple[Thread, str, Sequence[str]]]) -> list[SaveResult]:
     """Merge parsed threads, given as (thread, captured_at, capture_ids) and taken one at a time, in one
     transaction: each as ``save_thread`` would after the ones before it, and all or nothing.  Faster
     than a transaction of ``save_thread`` calls: the search index is written once, for the whole batch."""
-    index = SearchIndex()
+    index = SearchIndexWrites()
     with db.atomic():
-        results = [_save_in_savepoint(db, index, *save) for save in saves]
+        results = [_save_in_batch(db, index, *save) for save in saves]
         index.write(db)
     return results
 
@@ -284,11 +290,14 @@ def save_threads(db: sqlite_utils.Database, saves: Iterable[tuple[Thread, str, S
 def save_all(db: sqlite_utils.Database, threads: Iterable[Thread], *, captured_at: str,
              capture_ids: Sequence[str]) -> Iterator[SaveResult]:
     """Save the threads read from the same captures (an imported file) as they are read, ``SAVE_BATCH``
-    to a transaction.  A reader's error is raised once the threads it yielded before it are saved."""
+    to a transaction: a generator, which saves as it is iterated.  A reader's ThreadvaultError is
+    raised once the threads it yielded before it are saved; any other error (Ctrl-C) undoes the
+    batch being saved."""
     failure: list[ThreadvaultError] = []
     threads = _until_failure(threads, failure)
-    while saved := save_threads(db, ((thread, captured_at, capture_ids) for thread in itertools.islice(threads, SAVE_BATCH))):
-        yield from saved
+    for first in threads:
+        batch = itertools.chain([first], itertools.islice(threads, SAVE_BATCH - 1))
+        yield from save_threads(db, ((thread, captured_at, capture_ids) for thread in batch))
     if failure:
         raise failure[0]
 
@@ -301,22 +310,26 @@ def _until_failure(threads: Iterable[Thread], failure: list[ThreadvaultError]) -
         failure.append(error)
 
 
-def _save_in_savepoint(db: sqlite_utils.Database, index: SearchIndex, thread: Thread, captured_at: str,
-                       capture_ids: Sequence[str]) -> SaveResult:
+def _with_valid_unicode(save: Callable[[Thread], SaveResult], thread: Thread) -> SaveResult:
+    """``save(thread)``, or if UTF-8 cannot hold one of its strings, ``save`` of the thread with its lone
+    surrogates replaced.  ``save`` runs in a transaction or savepoint: a failed one leaves nothing behind."""
     try:
-        return _save_one(db, index, thread, captured_at, capture_ids)
-    except UnicodeEncodeError:  # rolled back to its savepoint: nothing half-written
-        return _save_one(db, index, _valid_unicode(thread), captured_at, capture_ids)
+        return save(thread)
+    except UnicodeEncodeError:
+        return save(_valid_unicode(thread))
 
 
-def _save_one(db: sqlite_utils.Database, index: SearchIndex, thread: Thread, captured_at: str,
-              capture_ids: Sequence[str]) -> SaveResult:
-    """One thread in a savepoint: a failure leaves nothing of it, in the archive or in ``index``."""
-    changes = SearchIndex()
-    with db.atomic():
-        result = _save_thread(db, changes, thread, captured_at, capture_ids)
-    index.extend(changes)
-    return result
+def _save_in_batch(db: sqlite_utils.Database, index: SearchIndexWrites, thread: Thread, captured_at: str,
+                   capture_ids: Sequence[str]) -> SaveResult:
+    """One thread of a batch, in a savepoint: a failure leaves nothing of it, in the archive or in ``index``."""
+    def save(valid: Thread) -> SaveResult:
+        writes = SearchIndexWrites()
+        with db.atomic():
+            result = _save_thread(db, writes, valid, captured_at, capture_ids)
+        index.extend(writes)
+        return result
+
+    return _with_valid_unicode(save, thread)
 
 
 def _valid_unicode(value: T) -> T:
@@ -331,7 +344,7 @@ def _valid_unicode(value: T) -> T:
     return value
 
 
-def _save_thread(db: sqlite_utils.Database, index: SearchIndex, thread: Thread, captured_at: str,
+def _save_thread(db: sqlite_utils.Database, index: SearchIndexWrites, thread: Thread, captured_at: str,
                  capture_ids: Sequence[str]) -> SaveResult:
     kept = without_forgotten(db, thread)
     if kept is None:
@@ -403,27 +416,29 @@ def _save_earlier_texts(
     return db.conn.executemany(SAVE_EARLIER_TEXT, rows).rowcount
 
 
-def _upsert_thread(db: sqlite_utils.Database, index: SearchIndex, thread: Thread, captured_at: str) -> int:
+def _upsert_thread(db: sqlite_utils.Database, index: SearchIndexWrites, thread: Thread, captured_at: str) -> int:
     """Merge the thread's row, noting its title for the search index; returns 1 if the row changed."""
     stored = db.conn.execute(THREAD_TITLE, [thread.id]).fetchone()
     changed = db.conn.execute(UPSERT_THREAD, _thread_row(thread, captured_at)).rowcount
     if stored is None:
         index.add_new("threads", thread.id)
     elif changed:
-        index.add_edit("threads", thread.id, *stored, db.conn.execute(THREAD_TITLE, [thread.id]).fetchone()[1])
+        rowid, old_title = stored
+        index.add_edit("threads", thread.id, rowid, old_title, db.conn.execute(THREAD_TITLE, [thread.id]).fetchone()[1])
     return changed
 
 
-def _upsert_posts(db: sqlite_utils.Database, index: SearchIndex, thread: Thread, stored: Mapping[str, StoredPost],
-                  captured_at: str, capture_ids: Sequence[str]) -> int:
+def _upsert_posts(db: sqlite_utils.Database, index: SearchIndexWrites, thread: Thread,
+                  stored: Mapping[str, StoredPost], captured_at: str, capture_ids: Sequence[str]) -> int:
     """Merge the post rows, noting their texts for the search index; returns how many changed."""
     rows = [_post_row(post, thread, captured_at, _capture_of(post, capture_ids)) for post in thread.posts]
     changed = db.conn.executemany(UPSERT_POST, rows).rowcount
     for post in thread.posts:
         if post.id not in stored:
             index.add_new("posts", post.id)
-    for post_id, text in db.conn.execute(POST_TEXTS, {"ids": json.dumps(list(stored))}) if stored and changed else ():
-        index.add_edit("posts", post_id, stored[post_id].rowid, stored[post_id].text, text)
+    if stored and changed:
+        for post_id, text in db.conn.execute(POST_TEXTS, {"ids": json.dumps(list(stored))}):
+            index.add_edit("posts", post_id, stored[post_id].rowid, stored[post_id].text, text)
     return changed
 
 
