@@ -24,6 +24,18 @@ if TYPE_CHECKING:
 class ThreadvaultError(Exception):
     """Base class of every error raised on purpose by threadvault."""
 
+    def __reduce__(self) -> tuple:
+        """Pickled with its attributes (a parse in another process raises it there): the subclasses'
+        constructors take other arguments than the message that ``Exception`` would pickle."""
+        return _restore, (type(self), self.args, self.__dict__)
+
+
+def _restore(cls: type[ThreadvaultError], args: tuple, attributes: dict) -> ThreadvaultError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(attributes)
+    return error
+
 
 class FetchError(ThreadvaultError):
     exchanges: tuple[Exchange, ...] = ()  # set by Fetcher.fetch: the exchanges made before the failure
