@@ -171,3 +171,30 @@ def test_a_job_killed_at_random_moments_archives_every_thread_exactly_once(tmp_p
         "requests": sum(requests.values()), "pages_fetched_again": refetched,
         "complete_unindexed_records": unindexed, "cut_off_records": cut_off,
     }))
+
+
+def test_a_killed_job_leaves_no_parse_process_behind(tmp_path):
+    threads = [generated_thread(index, posts=POSTS) for index in range(40)]
+    db_path = tmp_path / "threadvault.db"
+    with serve_threads(threads) as site:
+        urls_file = tmp_path / "urls.txt"
+        urls_file.write_text("".join(site.url(thread) + "\n" for thread in threads))
+        command = [*fetch_command(db_path, urls_file), "--parse-workers", "2"]
+        job = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        _wait(job, lambda: site.served >= 10)  # pages are being parsed by the parse processes
+        job.send_signal(signal.SIGKILL)
+        job.communicate(timeout=60)  # returns once nothing holds the job's stderr open
+        deadline = time.monotonic() + 10
+        while _any_process_in_group(job.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    assert job.returncode == -signal.SIGKILL
+    assert not _any_process_in_group(job.pid)
+
+
+def _any_process_in_group(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True

@@ -9,6 +9,10 @@ import threading
 import time
 import tracemalloc
 import zipfile
+from concurrent.futures import Executor, Future
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -542,3 +546,74 @@ def test_import_and_reparse_of_a_large_file_keep_memory_bounded(tmp_path):
             tracemalloc.stop()
     assert store.open_archive(db_path)["threads"].count == 1500
     assert max(peaks) < size / 10
+
+
+def parsed_rows(db_path, table):
+    """The table's rows without the columns that name a capture or its time."""
+    conn = sqlite3.connect(db_path)
+    try:
+        columns = [row[1] for row in conn.execute(f"PRAGMA table_info([{table}])")
+                   if not row[1].endswith(("captured_at", "capture_id"))]
+        return sorted(conn.execute(f"SELECT {', '.join(columns)} FROM [{table}]").fetchall(), key=repr)
+    finally:
+        conn.close()
+
+
+def test_a_large_job_parses_in_other_processes_and_archives_the_same(httpserver, tmp_path, monkeypatch):
+    threads = [generated_thread(n, posts=3) for n in range(6)]
+    urls = serve_threads(httpserver, threads)
+    httpserver.expect_request("/thread/998.html").respond_with_data("<html><body>Rate limited</body></html>",
+                                                                    content_type="text/html")
+    urls.append(httpserver.url_for("/thread/998.html"))
+    in_here, pooled = tmp_path / "here" / "threadvault.db", tmp_path / "pool" / "threadvault.db"
+    expected = run_job(in_here, urls)
+
+    def not_here(*args):
+        raise AssertionError("parsed in the job's own process")
+
+    monkeypatch.setattr(jobs, "PARSE_POOL_FROM", len(urls))
+    monkeypatch.setattr(jobs, "_parse", not_here)  # the parse processes import their own, unpatched
+    report = asyncio.run(_fetch(pooled, urls, jobs.JobOptions(parse_workers=2)))
+
+    assert sorted(report.archived) == sorted(expected.archived) and len(report.archived) == 6
+    assert report.failed == expected.failed  # the error raised in a parse process, whole
+    assert "not a thread" in dict(report.failed)[urls[-1]]
+    for table in PARSED_TABLES[:-1]:  # but thread_captures: the two jobs made different captures
+        assert parsed_rows(pooled, table) == parsed_rows(in_here, table), table
+
+
+def test_a_small_job_parses_in_its_own_process(httpserver, tmp_path, monkeypatch):
+    urls = serve_threads(httpserver, [generated_thread(1, posts=2)])
+    monkeypatch.setattr(jobs, "ProcessPoolExecutor", None)  # starting processes for one page would fail the job
+
+    report = asyncio.run(_fetch(tmp_path / "threadvault.db", urls, jobs.JobOptions(parse_workers=4)))
+
+    assert report.archived == urls
+
+
+async def _fetch(db_path, urls, options):
+    jobs.enqueue(store.open_archive(db_path), urls, forced_source="threadreaderapp")
+    return await jobs.FetchJob(db_path, SETTINGS, options).run()
+
+
+def test_a_parse_process_that_dies_costs_one_page_and_the_job_parses_the_rest(httpserver, tmp_path, monkeypatch):
+    urls = serve_threads(httpserver, [generated_thread(n, posts=2) for n in range(2)])
+
+    class DeadProcesses(Executor):  # as a pool whose process was killed (out of memory, say)
+        def submit(self, fn, *args, **kwargs):
+            future = Future()
+            future.set_exception(BrokenProcessPool("a process of the pool terminated abruptly"))
+            return future
+
+    @contextmanager
+    def dead_processes(workers):
+        yield DeadProcesses()
+
+    monkeypatch.setattr(jobs, "PARSE_POOL_FROM", 1)
+    monkeypatch.setattr(jobs, "_parse_processes", dead_processes)
+    settings = replace(SETTINGS, concurrency=1)
+    jobs.enqueue(store.open_archive(tmp_path / "threadvault.db"), urls, forced_source="threadreaderapp")
+    report = asyncio.run(jobs.FetchJob(tmp_path / "threadvault.db", settings, jobs.JobOptions(parse_workers=1)).run())
+
+    assert report.failed == [(urls[0], f"{urls[0]}: not a thread: the process parsing it stopped; run the job again to retry")]
+    assert report.archived == [urls[1]]

@@ -61,9 +61,13 @@ def cli() -> None:
               "sent only to the hosts of the queued Mastodon URLs [env: THREADVAULT_MASTODON_TOKEN].")
 @click.option("--max-bytes", type=click.IntRange(1), default=FetchSettings.max_bytes, show_default=True, help="Refuse response bodies larger than this.")
 @click.option("--retries", type=click.IntRange(0), default=FetchSettings.retries, show_default=True, help="Extra attempts after a timeout, a 429 or a 5xx.")
+@click.option("--parse-workers", type=click.IntRange(0, 64), default=jobs.default_parse_workers,
+              show_default="one per CPU beyond the first, at most 4",
+              help=f"Processes that parse pages while the job fetches and stores, for jobs of {jobs.PARSE_POOL_FROM} URLs "
+              "or more; 0 parses them in the job's own process.")
 def fetch(urls: tuple[str, ...], from_file: Any, db_path: Path, source: str | None, concurrency: int, delay: float,
           user_agent: str | None, ignore_robots: bool, refetch: bool, follow: bool, with_replies: bool,
-          token: str | None, max_bytes: int, retries: int) -> None:
+          token: str | None, max_bytes: int, retries: int, parse_workers: int) -> None:
     """Fetch threads and archive them.
 
     URLs are queued in the archive, so an interrupted job resumes where it
@@ -79,7 +83,7 @@ def fetch(urls: tuple[str, ...], from_file: Any, db_path: Path, source: str | No
         threadvault fetch --source threadreaderapp http://mirror.example/thread/1215710451343904768.html
     """
     wanted = list(urls) + (_read_url_file(from_file) if from_file else [])
-    options = jobs.JobOptions(refetch=refetch, follow=follow, with_replies=with_replies)
+    options = jobs.JobOptions(refetch=refetch, follow=follow, with_replies=with_replies, parse_workers=parse_workers)
     with _errors_as_click(), jobs.writer_lock(db_path):
         db = store.open_archive(db_path)
         queued = jobs.enqueue(db, wanted, forced_source=source, refetch=refetch)

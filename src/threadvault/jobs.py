@@ -16,9 +16,15 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import multiprocessing
+import os
+import signal
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -37,6 +43,10 @@ from threadvault.warcwriter import WarcWriter
 
 FORGOTTEN = "forgotten on request"  # the queue reason of a URL whose thread was forgotten (forget.py)
 MAX_PLAN_STEPS = 200  # fetch rounds for one URL: a safety net against a plan that never ends
+# A job of this many URLs or more parses its pages in processes of their own (JobOptions.parse_workers):
+# starting them, each importing the parsers, costs about what parsing this many pages does.
+PARSE_POOL_FROM = 32
+JOB_WATCH_INTERVAL = 0.2  # seconds between a parse process's checks that its job is still there
 
 
 @dataclass
@@ -53,6 +63,13 @@ class JobOptions:
     refetch: bool = False
     follow: bool = False
     with_replies: bool = False
+    parse_workers: int = 0  # processes parsing pages while the job fetches and stores; 0: the job parses them
+
+
+def default_parse_workers() -> int:
+    """A parse process for each CPU the job's own process leaves, at most four: parsing is most of a
+    fetch's CPU, and the job's process still fetches, writes the WARC files and stores."""
+    return max(0, min(4, (os.cpu_count() or 1) - 1))
 
 
 Progress = Callable[..., None]  # progress(url, outcome, remaining=None) after each URL
@@ -199,13 +216,16 @@ class FetchJob:
         self.progress = progress or (lambda *args, **kwargs: None)
         self.fetcher = fetcher
         self.report = JobReport()
+        self.parsers: Executor | None = None
 
     async def run(self) -> JobReport:
         work: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
         for item in pending_urls(self.db):
             work.put_nowait(item)
+        parse_workers = self.options.parse_workers if work.qsize() >= PARSE_POOL_FROM else 0
         async with self.fetcher or Fetcher(self.settings) as fetcher:
-            with WarcWriter(warc_dir_for(self.db_path)) as warc, ThreadPoolExecutor(1, "warc") as thread:
+            with (WarcWriter(warc_dir_for(self.db_path)) as warc, ThreadPoolExecutor(1, "warc") as thread,
+                  _parse_processes(parse_workers) as self.parsers):  # they end their pages before the job ends
                 recorder = _Recorder(warc, thread)  # the thread ends its last record before the file closes
                 workers = [asyncio.create_task(self._worker(work, fetcher, recorder))
                            for _ in range(self.settings.concurrency)]
@@ -248,11 +268,22 @@ class FetchJob:
                     captures[next_url] = await self._capture(next_url, fetcher, recorder)
             else:
                 raise NotAThread(url, f"gave up after {MAX_PLAN_STEPS} fetch rounds")
-            result = _parse(source, url, captures, self.options)
+            result = await self._parse(source, url, captures)
         except ThreadvaultError as error:
             self._fail(url, str(error))
             return f"failed: {error}", []
         return self._record(url, source_name, result, captures)
+
+    async def _parse(self, source: sources.Source, url: str, captures: Mapping[str, Capture]) -> Thread | Listing:
+        """The page parsed here, or by a parse process while this one goes on fetching."""
+        if self.parsers is None:
+            return _parse(source, url, captures, self.options)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                self.parsers, _parse_by_name, source.NAME, url, captures, self.options)
+        except BrokenProcessPool:  # a parse process died (killed, out of memory): the job parses the rest
+            self.parsers = None
+            raise NotAThread(url, "the process parsing it stopped; run the job again to retry") from None
 
     async def _capture(self, url: str, fetcher: Fetcher, recorder: _Recorder) -> Capture:
         try:
@@ -446,6 +477,36 @@ def reparse(db_path: Path, *, with_replies: bool = False, progress: Progress | N
             (report.archived if saved else report.listed).append(url)
             progress(url, f"reparsed {saved} capture sets")
     return report
+
+
+@contextmanager
+def _parse_processes(workers: int) -> Iterator[Executor | None]:
+    """Processes that parse pages for a fetch job; None for none.  Spawned, not forked: the job
+    runs threads (the WARC writer's, the DNS lookups'), which a fork would copy mid-step."""
+    if workers == 0:
+        yield None
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_serve_the_job, initargs=(os.getpid(),)) as pool:
+        yield pool
+
+
+def _serve_the_job(job: int) -> None:
+    """Set up a parse process.  Ctrl-C reaches every process of the terminal's job: the fetch job
+    stops and lets its parse processes finish the pages they hold.  A job killed outright cannot
+    stop them, so each watches for the job to be gone and ends then."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_end_with, args=(job,), name="watch the job", daemon=True).start()
+
+
+def _end_with(job: int) -> None:
+    while os.getppid() == job:  # a process whose parent dies is given another
+        time.sleep(JOB_WATCH_INTERVAL)
+    os._exit(0)
+
+
+def _parse_by_name(source_name: str, url: str, captures: Mapping[str, Capture], options: JobOptions) -> Thread | Listing:
+    return _parse(sources.by_name(source_name), url, captures, options)
 
 
 def _parse(source: sources.Source, url: str, captures: Mapping[str, Capture], options: JobOptions) -> Thread | Listing:
