@@ -9,6 +9,7 @@ from threadvault import jobs
 from threadvault.warcwriter import WarcWriter
 from threadvault.cli import cli
 from threadvault.fetch import Exchange
+from threadvault.migrations import migrations
 
 EXAMPLES = Path(__file__).parent.parent / "examples" / "example-threads-constructed.warc.gz"
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -140,6 +141,20 @@ def test_serve_refuses_a_missing_archive(tmp_path):
     result = invoke("serve", "--db", tmp_path / "nothing.db")
     assert result.exit_code == 1
     assert "no archive here yet" in result.stderr
+
+
+def test_serve_brings_an_archive_from_an_older_version_up_to_date(tmp_path, monkeypatch):
+    import uvicorn
+
+    db_path = tmp_path / "threadvault.db"
+    migrations.apply(sqlite_utils.Database(db_path), stop_before="count_posts_per_hashtag")
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: None)
+
+    result = invoke("serve", "--db", db_path)
+
+    assert result.exit_code == 0, result.output
+    assert migrations.pending(sqlite_utils.Database(db_path)) == []
+    assert "post_count" in sqlite_utils.Database(db_path)["hashtags"].columns_dict
 
 
 @pytest.mark.parametrize("command", [[], ["fetch"], ["import"], ["serve"], ["verify"], ["reparse"], ["export"], ["forget"]])

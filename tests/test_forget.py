@@ -19,6 +19,7 @@ from threadvault.cli import cli
 from threadvault.errors import ThreadvaultError
 from threadvault.fetch import FetchSettings
 from threadvault.forget import forget
+from threadvault.model import Post, Thread
 from threadvault.reading import NotInArchive
 
 EXAMPLES = Path(__file__).parent.parent / "examples" / "example-threads-constructed.warc.gz"
@@ -86,6 +87,8 @@ def test_forgetting_a_thread_takes_it_out_of_every_table_and_the_search_index(ar
         assert conn.execute("SELECT kind, id, reason FROM forgotten").fetchall() == [("thread", QUINNY, "the author asked")]
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         conn.execute("INSERT INTO posts_fts (posts_fts, rank) VALUES ('integrity-check', 1)")
+        assert conn.execute("SELECT tag FROM hashtags WHERE post_count !="
+                            " (SELECT count(*) FROM post_hashtags WHERE tag = hashtags.tag)").fetchall() == []
 
 
 def test_forgetting_an_author_takes_their_threads_and_their_row(archive):
@@ -324,3 +327,18 @@ def test_forget_command_waits_for_no_writer(archive):
     assert result.exit_code == 1
     assert "another threadvault process is writing to this archive" in result.stderr
     assert QUINNY in ids(archive, "SELECT id FROM threads")
+
+
+def test_a_hashtag_used_by_what_stays_keeps_its_count_of_the_posts_left(tmp_path):
+    def tagged(thread_id: int, *tags: str) -> Thread:
+        post = Post(f"twitter:{thread_id}", None, " ".join(f"#{tag}" for tag in tags), position=1, hashtags=tags)
+        return Thread(f"twitter:{thread_id}", "twitter", f"https://x.example/{thread_id}", "test", None, (post,))
+
+    db_path = tmp_path / "threadvault.db"
+    db = store.open_archive(db_path)
+    store.save_threads(db, [(tagged(1, "Café", "tea"), "2026-01-01T00:00:00Z", ()),
+                            (tagged(2, "café"), "2026-01-01T00:00:00Z", ())])
+
+    forget(db_path, "thread", "twitter:1")
+
+    assert db.execute("SELECT tag, post_count FROM hashtags").fetchall() == [("café", 1)]

@@ -36,6 +36,7 @@ def test_reopening_applies_nothing_twice(db: sqlite_utils.Database, tmp_path: Pa
         "index_new_posts_in_the_store",
         "cover_tag_and_mention_lookups",
         "reindex_edits_in_the_store",
+        "count_posts_per_hashtag",
     ]
     assert migrations.migrations.pending(reopened) == []
     assert schema(reopened) == before
@@ -104,3 +105,14 @@ def test_the_search_index_is_rewritten_only_when_the_text_changes(db: sqlite_uti
     for table in ("posts", "threads"):
         assert db.execute(f"SELECT rowid FROM {table}_fts WHERE {table}_fts MATCH 'preserving'").fetchall() == [(1,)]
         assert db.execute(f"SELECT rowid FROM {table}_fts WHERE {table}_fts MATCH 'archive'").fetchall() == []
+
+def test_an_archive_from_before_the_hashtag_counts_gets_them(tmp_path: Path) -> None:
+    db = sqlite_utils.Database(tmp_path / "threadvault.db")
+    migrations.migrations.apply(db, stop_before="count_posts_per_hashtag")
+    db["hashtags"].insert_all([{"tag": "café", "display": "Café"}, {"tag": "tea", "display": "tea"}])
+    db["post_hashtags"].insert_all([{"post_id": f"twitter:{n}", "tag": "café"} for n in range(3)]
+                                   + [{"post_id": "twitter:1", "tag": "tea"}])
+
+    upgraded = store.open_archive(tmp_path / "threadvault.db")
+
+    assert upgraded.execute("SELECT tag, post_count FROM hashtags ORDER BY tag").fetchall() == [("café", 3), ("tea", 1)]

@@ -52,6 +52,13 @@ def search(db: sqlite_utils.Database, words: str) -> list[str]:
     return [row[0] for row in db.execute(sql, [words])]
 
 
+def miscounted_hashtags(db: sqlite_utils.Database) -> list[tuple[str, int, int]]:
+    """Hashtags whose post_count is not the number of posts using them."""
+    return db.execute(
+        "SELECT tag, post_count, (SELECT count(*) FROM post_hashtags WHERE tag = hashtags.tag) AS uses"
+        " FROM hashtags WHERE post_count != uses").fetchall()
+
+
 @pytest.fixture
 def db(tmp_path: Path) -> sqlite_utils.Database:
     return store.open_archive(tmp_path / "db" / "threadvault.db")
@@ -130,7 +137,7 @@ def test_fresh_save_writes_every_table(db: sqlite_utils.Database) -> None:
          "url": "https://twitter.com/QuinnyPig"},
         {"id": "twitter:someone", "platform": "twitter", "handle": "someone", "display_name": None, "url": None},
     ]  # fmt: skip
-    assert rows(db, "hashtags") == [{"tag": "café", "display": "Café"}]
+    assert rows(db, "hashtags") == [{"tag": "café", "display": "Café", "post_count": 1}]
     assert rows(db, "post_hashtags") == [{"post_id": ROOT, "tag": "café"}]
     assert rows(db, "mentions") == [{"post_id": ROOT, "handle": "simonw"}]
     assert rows(db, "links") == [
@@ -345,7 +352,11 @@ def test_hashtags_are_normalised_and_keep_the_first_spelling(
     store.save_thread(db, thread(*posts), captured_at=T1)
     store.save_thread(db, thread(post(1, "#CAFE #Café", hashtags=("CAFE", "Café"))), captured_at=T2)
 
-    assert rows(db, "hashtags") == [{"tag": "café", "display": spellings[0]}, {"tag": "cafe", "display": "CAFE"}]
+    assert rows(db, "hashtags") == [
+        {"tag": "café", "display": spellings[0], "post_count": len(spellings)},
+        {"tag": "cafe", "display": "CAFE", "post_count": 1},
+    ]
+    assert miscounted_hashtags(db) == []
     assert rows(db, "post_hashtags", "tag") == [{"tag": "café"}] * len(spellings) + [{"tag": "cafe"}]
     assert rows(db, "posts", "hashtags") == [{"hashtags": '["cafe","café"]'}] + [{"hashtags": '["café"]'}] * (
         len(spellings) - 1
@@ -563,6 +574,7 @@ def test_a_batch_saves_as_its_threads_would_one_after_another(tmp_path: Path, sa
         assert list(batched["threads"].search(words)) == list(one_by_one["threads"].search(words)), words
     for name in ("posts", "threads"):
         batched.execute(f"INSERT INTO {name}_fts ({name}_fts, rank) VALUES ('integrity-check', 1)")
+    assert miscounted_hashtags(batched) == [] and rows(batched, "hashtags")
 
 
 def test_a_batch_enters_the_search_index_in_one_segment(db: sqlite_utils.Database) -> None:

@@ -530,6 +530,9 @@ async def test_datasette_search_and_canned_queries(ds: Datasette, db: sqlite_uti
     assert [row["position"] for row in thread] == [1, 2, 3, 4, 5, 6]
     for query in ("top_hashtags", "posts_per_month"):
         assert (await ds.client.get(f"/threadvault/{query}.csv")).status_code == 200
+    top = (await ds.client.get("/threadvault/top_hashtags.json?_shape=array")).json()
+    uses = "SELECT display, count(*) FROM post_hashtags JOIN hashtags USING (tag) GROUP BY tag"
+    assert {row["hashtag"]: row["posts"] for row in top} == dict(db.execute(uses).fetchall()) != {}
 
 
 @pytest.mark.asyncio

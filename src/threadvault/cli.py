@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import click
+import sqlite_utils
 from tqdm import tqdm
 
 from threadvault import __version__, imports, jobs, store
 from threadvault.errors import ThreadvaultError
 from threadvault.fetch import FetchSettings
+from threadvault.migrations import migrations
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 DEFAULT_METADATA = Path("metadata.yml")
@@ -124,9 +126,22 @@ def serve(db_path: Path, metadata_path: Path, host: str, port: int) -> None:
 
     if not db_path.exists():
         raise click.ClickException(f"{db_path}: no archive here yet; run `threadvault fetch` or `threadvault import` first")
+    with _errors_as_click():
+        _bring_up_to_date(db_path)
     datasette = build_datasette(db_path, metadata_path if metadata_path.exists() else None)
     click.echo(f"Serving {db_path} at http://{host}:{port}/", err=True)
     uvicorn.run(datasette.app(), host=host, port=port, log_level="warning")
+
+
+def _bring_up_to_date(db_path: Path) -> None:
+    """Apply the migrations an archive written by an older threadvault lacks: metadata.yml and the
+    reader's pages rely on their columns.  Only then is the writer's lock needed."""
+    archive = sqlite_utils.Database(db_path)
+    pending = migrations.pending(archive)
+    archive.close()
+    if pending:
+        with jobs.writer_lock(db_path):
+            store.open_archive(db_path).close()
 
 
 @cli.command()

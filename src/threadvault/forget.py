@@ -155,6 +155,9 @@ def _delete(db: sqlite_utils.Database, kind: str, ids: list[str], posts: set[str
             touched: set[str]) -> tuple[int, int, int]:
     """Delete the rows; returns how many posts, threads and authors went."""
     posts_json, touched_json = json.dumps(sorted(posts)), json.dumps(sorted(touched))
+    uses = f"FROM post_hashtags WHERE post_id IN {IN}"
+    db.execute(f"UPDATE hashtags SET post_count = post_count - (SELECT count(*) {uses} AND tag = hashtags.tag)"
+               f" WHERE tag IN (SELECT tag {uses})", [posts_json, posts_json])
     for table in ENTITY_TABLES:
         db.execute(f"DELETE FROM [{table}] WHERE post_id IN {IN}", [posts_json])
     removed_posts = db.execute(f"DELETE FROM posts WHERE id IN {IN}", [posts_json]).rowcount

@@ -24,6 +24,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields, is_dataclass, replace
 from pathlib import Path
@@ -164,7 +165,9 @@ WHERE (kind = 'thread' AND id = :thread) OR (kind = 'post' AND id IN (SELECT val
 """
 
 INSERT_HASHTAG = "INSERT OR IGNORE INTO hashtags (tag, display) VALUES (?, ?)"
-INSERT_POST_HASHTAG = "INSERT OR IGNORE INTO post_hashtags (post_id, tag) VALUES (?, ?)"
+INSERT_POST_HASHTAG = "INSERT INTO post_hashtags (post_id, tag) VALUES (?, ?)"
+TAGS_OF_POSTS = f"SELECT post_id, tag FROM post_hashtags WHERE post_id IN {IN_IDS}"
+COUNT_TAG_USES = "UPDATE hashtags SET post_count = post_count + ? WHERE tag = ?"
 INSERT_MENTION = "INSERT OR IGNORE INTO mentions (post_id, handle) VALUES (?, ?)"
 UPSERT_LINK = merge_upsert(
     "links",
@@ -361,7 +364,7 @@ def _save_thread(db: sqlite_utils.Database, index: SearchIndexWrites, thread: Th
     changes += post_changes + db.conn.execute(FLAG_LATEST, marks).rowcount
     db.conn.execute(MARK_POSTS_SEEN, marks)
     db.conn.execute(MARK_THREAD_SEEN, marks)
-    changes += _save_entities(db, thread.posts)
+    changes += _save_entities(db, thread.posts, stored)
     db.conn.executemany(INSERT_THREAD_CAPTURE, [(thread.id, capture_id) for capture_id in capture_ids])
     db.conn.execute(COUNT_POSTS, {"ids": json.dumps(sorted({thread.id, *(post.thread_id for post in stored.values())}))})
     new_posts = len(post_ids) - len(stored)
@@ -456,11 +459,10 @@ def _post_row(post: Post, thread: Thread, captured_at: str, capture_id: str | No
     )
 
 
-def _save_entities(db: sqlite_utils.Database, posts: Sequence[Post]) -> int:
+def _save_entities(db: sqlite_utils.Database, posts: Sequence[Post], stored: Mapping[str, StoredPost]) -> int:
     """Hashtags, mentions, links and media of the posts; returns how many rows were added or filled."""
     statements = {
         INSERT_HASHTAG: [(normalise_tag(tag), tag) for post in posts for tag in post.hashtags],
-        INSERT_POST_HASHTAG: [(post.id, normalise_tag(tag)) for post in posts for tag in post.hashtags],
         INSERT_MENTION: [(post.id, handle) for post in posts for handle in post.mentions],
         UPSERT_LINK: [
             (post.id, link.url, link.display_text, link.short_url, link.domain, int(link.truncated))
@@ -470,7 +472,18 @@ def _save_entities(db: sqlite_utils.Database, posts: Sequence[Post]) -> int:
         ],
         UPSERT_MEDIA: [(post.id, media.url, media.kind, media.alt_text) for post in posts for media in post.media],
     }
-    return sum(db.conn.executemany(sql, rows).rowcount for sql, rows in statements.items())
+    return sum(db.conn.executemany(sql, rows).rowcount for sql, rows in statements.items()) + _tag_posts(db, posts, stored)
+
+
+def _tag_posts(db: sqlite_utils.Database, posts: Sequence[Post], stored: Mapping[str, StoredPost]) -> int:
+    """Add the posts' new (post, hashtag) rows and count them in ``hashtags.post_count``; returns how many.
+    Only a post archived before can have some already."""
+    uses = {(post.id, normalise_tag(tag)) for post in posts for tag in post.hashtags}
+    if stored:
+        uses -= set(db.conn.execute(TAGS_OF_POSTS, {"ids": json.dumps(list(stored))}).fetchall())
+    db.conn.executemany(INSERT_POST_HASHTAG, sorted(uses))
+    db.conn.executemany(COUNT_TAG_USES, [(count, tag) for tag, count in Counter(tag for _, tag in uses).items()])
+    return len(uses)
 
 
 def _json_array(values: Iterable[str]) -> str:
