@@ -269,14 +269,7 @@ def save_thread(
     surrogate (JSON's ``"\ud83d"`` cut from its pair), which UTF-8 cannot hold,
     is stored as U+FFFD.
     """
-    def save(valid: Thread) -> SaveResult:  # in a transaction of its own (a savepoint inside a caller's)
-        index = SearchIndexWrites()
-        with db.atomic():
-            result = _save_thread(db, index, valid, captured_at, capture_ids)
-            index.write(db)
-        return result
-
-    return _with_valid_unicode(save, thread)
+    return _save_one(db, thread, captured_at, capture_ids, then=lambda writes: writes.write(db))
 
 
 def save_threads(db: sqlite_utils.Database, saves: Iterable[tuple[Thread, str, Sequence[str]]]) -> list[SaveResult]:
@@ -285,7 +278,8 @@ def save_threads(db: sqlite_utils.Database, saves: Iterable[tuple[Thread, str, S
     than a transaction of ``save_thread`` calls: the search index is written once, for the whole batch."""
     index = SearchIndexWrites()
     with db.atomic():
-        results = [_save_in_batch(db, index, *save) for save in saves]
+        results = [_save_one(db, thread, captured_at, capture_ids, then=index.extend)
+                   for thread, captured_at, capture_ids in saves]
         index.write(db)
     return results
 
@@ -313,26 +307,22 @@ def _until_failure(threads: Iterable[Thread], failure: list[ThreadvaultError]) -
         failure.append(error)
 
 
-def _with_valid_unicode(save: Callable[[Thread], SaveResult], thread: Thread) -> SaveResult:
-    """``save(thread)``, or if UTF-8 cannot hold one of its strings, ``save`` of the thread with its lone
-    surrogates replaced.  ``save`` runs in a transaction or savepoint: a failed one leaves nothing behind."""
-    try:
-        return save(thread)
-    except UnicodeEncodeError:
-        return save(_valid_unicode(thread))
-
-
-def _save_in_batch(db: sqlite_utils.Database, index: SearchIndexWrites, thread: Thread, captured_at: str,
-                   capture_ids: Sequence[str]) -> SaveResult:
-    """One thread of a batch, in a savepoint: a failure leaves nothing of it, in the archive or in ``index``."""
+def _save_one(db: sqlite_utils.Database, thread: Thread, captured_at: str, capture_ids: Sequence[str], *,
+              then: Callable[[SearchIndexWrites], None]) -> SaveResult:
+    """One thread in a transaction of its own, or a savepoint inside the caller's, which ``then`` hands
+    its search-index writes on before it ends: a failure leaves nothing of the thread behind.  If UTF-8
+    cannot hold one of its strings, it is saved again with its lone surrogates replaced."""
     def save(valid: Thread) -> SaveResult:
         writes = SearchIndexWrites()
         with db.atomic():
             result = _save_thread(db, writes, valid, captured_at, capture_ids)
-        index.extend(writes)
+            then(writes)
         return result
 
-    return _with_valid_unicode(save, thread)
+    try:
+        return save(thread)
+    except UnicodeEncodeError:
+        return save(_valid_unicode(thread))
 
 
 def _valid_unicode(value: T) -> T:
