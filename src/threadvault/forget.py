@@ -7,8 +7,8 @@ earlier texts; the threads left without posts (and, for an author, the threads t
 the replies in them); for an author, the author row.  The search index follows through the
 delete triggers sqlite-utils installed (a title cleared here leaves it explicitly), and deleted
 pages are zeroed (``secure_delete``) and merged out of the index, so the words do not linger in
-the database file.  A tombstone in ``forgotten`` makes
-every later fetch, import and reparse skip them (``store.save_thread``).
+the database file.  A tombstone in ``forgotten`` makes every later fetch, import and reparse skip
+them (``store.save_thread``).
 
 With ``purge_captures`` the captures they were read from go too: each WARC file holding one is
 copied without those records (``captures.write_without``), the index is updated in the same
@@ -173,7 +173,7 @@ def _delete(db: sqlite_utils.Database, kind: str, ids: list[str], posts: set[str
     db.execute(f"INSERT INTO threads_fts (rowid, title) SELECT rowid, NULL {titled}", [posts_json])
     db.execute(f"UPDATE threads SET title = NULL WHERE id IN {IN}", [posts_json])
     db.execute(store.COUNT_POSTS, {"ids": touched_json})
-    db.execute("DELETE FROM hashtags WHERE tag NOT IN (SELECT tag FROM post_hashtags)")
+    db.execute("DELETE FROM hashtags WHERE post_count = 0")  # no post uses them any more
     removed_authors = 0
     if kind == "author":
         removed_authors = db.execute(f"DELETE FROM authors WHERE id IN {IN}", [json.dumps(ids)]).rowcount
