@@ -378,7 +378,7 @@ def test_nesting_too_deep_for_json_is_not_a_thread() -> None:
     captures = load_cassette(SELF_THREAD_STATUS)
     url = API + "110446983926957470/context"
     captures[url] = Capture(url, 200, (), b'{"ancestors": ' + b"[" * 10_000 + b"]" * 10_000 + b"}", "2026-04-11T23:14:24Z")
-    with pytest.raises(NotAThread, match=r"/context returned JSON nested too deeply to read$"):
+    with pytest.raises(NotAThread, match=r"/context answered with JSON nested too deeply to read$"):
         mastodon.parse(API + "110446983926957470", captures)
 
 
@@ -568,9 +568,9 @@ def test_gap_where_the_first_post_was_deleted() -> None:
 ERRORS = {
     "112000000000000001": "status not found or not public (HTTP 404)",
     "112000000000000002": "status not found or not public (HTTP 401)",
-    "112000000000000003": "https://social.example/api/v1/statuses/112000000000000003 did not return JSON",
+    "112000000000000003": "https://social.example/api/v1/statuses/112000000000000003 answered HTTP 200 with a body that is not JSON",
     "112000000000000004": "https://social.example/api/v1/statuses/112000000000000004 answered with an error: Service temporarily unavailable",
-    "112000000000000005": "https://social.example/api/v1/statuses/112000000000000005 did not return JSON",
+    "112000000000000005": "https://social.example/api/v1/statuses/112000000000000005 answered HTTP 200 with a body that is not JSON",
     "112000000000000006": "malformed status JSON (needs id, uri, content, and account with id, acct, url)",
     "112000000000000007": "HTTP 502 from https://social.example/api/v1/statuses/112000000000000007",
 }

@@ -17,7 +17,6 @@ so the API base must be the same when a thread is reparsed.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -29,6 +28,7 @@ from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 from threadvault.entities import normalise_tag
 from threadvault.errors import NotAThread
 from threadvault.model import Author, Capture, Link, Media, Post, Thread, global_id, iso_utc
+from threadvault.sources.api import read_json
 
 NAME = "bluesky"
 PATTERN = re.compile(
@@ -212,12 +212,7 @@ def _thread_url(base: str, post_uri: str) -> str:
 
 def _read(url: str, capture: Capture) -> Json:
     """A captured XRPC answer as JSON: the output on success, ``{"error", "message"}`` on failure."""
-    try:
-        data = json.loads(capture.text())  # invalid UTF-8 read as U+FFFD, as for any page
-    except ValueError:
-        raise NotAThread(url, f"{capture.url} answered HTTP {capture.status} with a body that is not JSON") from None
-    except RecursionError:
-        raise NotAThread(url, f"{capture.url} answered with JSON nested too deeply to read") from None
+    data = read_json(url, capture)
     if not isinstance(data, dict):
         raise NotAThread(url, f"{capture.url} answered with JSON that is not an object")
     return data

@@ -33,7 +33,6 @@ Rules this module keeps:
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -46,6 +45,7 @@ from lxml import etree
 from threadvault.entities import normalise_tag
 from threadvault.errors import NotAThread
 from threadvault.model import Author, Capture, Link, Media, Post, Thread, global_id, iso_utc
+from threadvault.sources.api import read_json
 
 NAME = "mastodon"
 PATTERN = re.compile(
@@ -207,12 +207,7 @@ def _json(url: str, capture: Capture) -> Any:
         raise NotAThread(url, f"status not found or not public (HTTP {capture.status})")
     if capture.status != 200:
         raise NotAThread(url, f"HTTP {capture.status} from {capture.url}")
-    try:
-        data = json.loads(capture.text())  # invalid UTF-8 read as U+FFFD, as for any page
-    except ValueError:
-        raise NotAThread(url, f"{capture.url} did not return JSON") from None
-    except RecursionError:
-        raise NotAThread(url, f"{capture.url} returned JSON nested too deeply to read") from None
+    data = read_json(url, capture)
     if isinstance(data, dict) and "error" in data:
         raise NotAThread(url, f"{capture.url} answered with an error: {data['error']}")
     return data
