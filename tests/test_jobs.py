@@ -60,6 +60,13 @@ def table_rows(db_path, table):
         conn.close()
 
 
+def without_parsed_rows(db_path):
+    db = store.open_archive(db_path)
+    with db.conn:
+        for table in PARSED_TABLES:
+            db.execute(f"DELETE FROM [{table}]")
+
+
 def test_fetch_archives_a_real_thread_page(httpserver, tmp_path):
     httpserver.expect_request("/robots.txt").respond_with_data("User-agent: *\nDisallow: /private/\n")
     httpserver.expect_request("/thread/1215710451343904768.html").respond_with_data(
@@ -216,10 +223,7 @@ def test_reparse_rebuilds_the_same_rows_from_captures_alone(httpserver, tmp_path
     db_path = tmp_path / "threadvault.db"
     run_job(db_path, urls)
     before = {table: table_rows(db_path, table) for table in PARSED_TABLES}
-    db = store.open_archive(db_path)
-    with db.conn:
-        for table in PARSED_TABLES:
-            db.execute(f"DELETE FROM [{table}]")
+    without_parsed_rows(db_path)
     httpserver.clear()  # no network from here on
 
     report = jobs.reparse(db_path)
@@ -496,10 +500,7 @@ def test_reparse_rebuilds_an_imported_file_from_the_warc_alone(tmp_path, make_fi
     report = imports.import_file(db_path, Path(original))
     assert report.saved > 0 and report.errors == []
     before = {table: table_rows(db_path, table) for table in PARSED_TABLES}
-    db = store.open_archive(db_path)
-    with db.conn:
-        for table in PARSED_TABLES:
-            db.execute(f"DELETE FROM [{table}]")
+    without_parsed_rows(db_path)
     Path(original).unlink()  # nothing but the archive from here on
 
     reparsed = jobs.reparse(db_path)
@@ -596,24 +597,92 @@ async def _fetch(db_path, urls, options):
     return await jobs.FetchJob(db_path, SETTINGS, options).run()
 
 
+class DeadProcesses(Executor):
+    """As a pool whose process was killed (out of memory, say)."""
+
+    def submit(self, fn, *args, **kwargs):
+        future = Future()
+        future.set_exception(BrokenProcessPool("a process of the pool terminated abruptly"))
+        return future
+
+
+@contextmanager
+def dead_processes(workers):
+    yield DeadProcesses()
+
+
 def test_a_parse_process_that_dies_costs_one_page_and_the_job_parses_the_rest(httpserver, tmp_path, monkeypatch):
     urls = serve_threads(httpserver, [generated_thread(n, posts=2) for n in range(2)])
-
-    class DeadProcesses(Executor):  # as a pool whose process was killed (out of memory, say)
-        def submit(self, fn, *args, **kwargs):
-            future = Future()
-            future.set_exception(BrokenProcessPool("a process of the pool terminated abruptly"))
-            return future
-
-    @contextmanager
-    def dead_processes(workers):
-        yield DeadProcesses()
-
     monkeypatch.setattr(jobs, "PARSE_POOL_FROM", 1)
     monkeypatch.setattr(jobs, "_parse_processes", dead_processes)
     settings = replace(SETTINGS, concurrency=1)
     jobs.enqueue(store.open_archive(tmp_path / "threadvault.db"), urls, forced_source="threadreaderapp")
     report = asyncio.run(jobs.FetchJob(tmp_path / "threadvault.db", settings, jobs.JobOptions(parse_workers=1)).run())
+
+    assert report.failed == [(urls[0], f"{urls[0]}: not a thread: the process parsing it stopped; run the job again to retry")]
+    assert report.archived == [urls[1]]
+
+
+def _parse_in_other_processes_only(monkeypatch, ahead):
+    def not_here(*args):
+        raise AssertionError("parsed in the command's own process")
+
+    monkeypatch.setattr(jobs, "PARSE_POOL_FROM", 2)
+    monkeypatch.setattr(jobs, "REPLAY_AHEAD", ahead)  # fewer than the URLs: saving overlaps parsing
+    monkeypatch.setattr(jobs, "_parse", not_here)  # the parse processes import their own, unpatched
+
+
+def test_a_large_reparse_parses_in_other_processes_and_rebuilds_the_same(httpserver, tmp_path, monkeypatch):
+    urls = serve_threads(httpserver, [generated_thread(n, posts=3) for n in range(5)])
+    in_here, pooled = tmp_path / "here" / "threadvault.db", tmp_path / "pool" / "threadvault.db"
+    run_job(in_here, urls[:2])
+    imports.import_file(in_here, TWARC)  # an imported file in the queue too, read again in its turn
+    run_job(in_here, urls[2:])
+    before = {table: table_rows(in_here, table) for table in PARSED_TABLES}
+    shutil.copytree(in_here.parent, pooled.parent)
+    without_parsed_rows(in_here)
+    without_parsed_rows(pooled)
+    httpserver.clear()  # no network from here on
+    expected = jobs.reparse(in_here)
+
+    _parse_in_other_processes_only(monkeypatch, ahead=2)
+    report = jobs.reparse(pooled, parse_workers=2)
+
+    assert report == expected and len(report.archived) == 6 and report.failed == []
+    for table in PARSED_TABLES:
+        assert table_rows(pooled, table) == before[table], table
+
+
+def test_a_large_warc_import_parses_in_other_processes_and_archives_the_same(httpserver, tmp_path, monkeypatch):
+    urls = serve_threads(httpserver, [generated_thread(n, posts=3) for n in range(4)])
+    httpserver.expect_request("/thread/998.html").respond_with_data("<html><body>Rate limited</body></html>",
+                                                                    content_type="text/html")
+    urls.append(httpserver.url_for("/thread/998.html"))
+    crawled = tmp_path / "crawl" / "threadvault.db"
+    run_job(crawled, urls)
+    [warc] = (crawled.parent / "warc").glob("*.warc.gz")
+    in_here, pooled = tmp_path / "here" / "threadvault.db", tmp_path / "pool" / "threadvault.db"
+    expected = imports.import_file(in_here, warc, forced_source="threadreaderapp")
+
+    _parse_in_other_processes_only(monkeypatch, ahead=1)
+    report = imports.import_file(pooled, warc, forced_source="threadreaderapp", parse_workers=2)
+
+    assert report.saved == expected.saved == 4
+    assert list(map(str, report.errors)) == list(map(str, expected.errors)) == [
+        f"{urls[-1]}: not a thread: not a Thread Reader App page"]
+    for table in PARSED_TABLES:
+        assert parsed_rows(pooled, table) == parsed_rows(in_here, table), table
+
+
+def test_a_parse_process_that_dies_costs_a_reparse_one_url_and_it_parses_the_rest(httpserver, tmp_path, monkeypatch):
+    urls = serve_threads(httpserver, [generated_thread(n, posts=2) for n in range(2)])
+    db_path = tmp_path / "threadvault.db"
+    run_job(db_path, urls)
+    without_parsed_rows(db_path)
+    monkeypatch.setattr(jobs, "PARSE_POOL_FROM", 1)
+    monkeypatch.setattr(jobs, "REPLAY_AHEAD", 0)
+    monkeypatch.setattr(jobs, "_parse_processes", dead_processes)
+    report = jobs.reparse(db_path, parse_workers=1)
 
     assert report.failed == [(urls[0], f"{urls[0]}: not a thread: the process parsing it stopped; run the job again to retry")]
     assert report.archived == [urls[1]]

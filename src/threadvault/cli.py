@@ -34,6 +34,15 @@ def db_option(command: Callable[..., Any]) -> Callable[..., Any]:
     )(command)
 
 
+def parse_workers_option(meanwhile: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option(
+        "--parse-workers", type=click.IntRange(0, 64), default=jobs.default_parse_workers,
+        show_default="one per CPU beyond the first, at most 4",
+        help=f"Processes that parse pages while {meanwhile}, when there are {jobs.PARSE_POOL_FROM} URLs or more; "
+        "0 parses them in this command's own process.",
+    )
+
+
 @click.group(context_settings=CONTEXT_SETTINGS)
 @click.version_option(__version__, "-V", "--version")
 def cli() -> None:
@@ -63,10 +72,7 @@ def cli() -> None:
               "sent only to the hosts of the queued Mastodon URLs [env: THREADVAULT_MASTODON_TOKEN].")
 @click.option("--max-bytes", type=click.IntRange(1), default=FetchSettings.max_bytes, show_default=True, help="Refuse response bodies larger than this.")
 @click.option("--retries", type=click.IntRange(0), default=FetchSettings.retries, show_default=True, help="Extra attempts after a timeout, a 429 or a 5xx.")
-@click.option("--parse-workers", type=click.IntRange(0, 64), default=jobs.default_parse_workers,
-              show_default="one per CPU beyond the first, at most 4",
-              help=f"Processes that parse pages while the job fetches and stores, for jobs of {jobs.PARSE_POOL_FROM} URLs "
-              "or more; 0 parses them in the job's own process.")
+@parse_workers_option("the job fetches and stores")
 def fetch(urls: tuple[str, ...], from_file: Any, db_path: Path, source: str | None, concurrency: int, delay: float,
           user_agent: str | None, ignore_robots: bool, refetch: bool, follow: bool, with_replies: bool,
           token: str | None, max_bytes: int, retries: int, parse_workers: int) -> None:
@@ -177,7 +183,8 @@ def verify(db_path: Path, reindex: bool) -> None:
 @cli.command()
 @db_option
 @click.option("--with-replies", is_flag=True, help="Keep other people's replies too (Mastodon, Bluesky).")
-def reparse(db_path: Path, with_replies: bool) -> None:
+@parse_workers_option("the reparse stores threads")
+def reparse(db_path: Path, with_replies: bool, parse_workers: int) -> None:
     """Rebuild threads and posts from the archived captures alone, without the network.
 
     Run it after upgrading threadvault to apply a better parser to an old archive.
@@ -190,7 +197,7 @@ def reparse(db_path: Path, with_replies: bool) -> None:
         if not db_path.exists():
             raise click.ClickException(f"{db_path}: no archive here")
         with _progress(None, "Reparsing") as progress:
-            report = jobs.reparse(db_path, with_replies=with_replies, progress=progress)
+            report = jobs.reparse(db_path, with_replies=with_replies, parse_workers=parse_workers, progress=progress)
     _summarise(report)
 
 
@@ -246,7 +253,9 @@ def forget(author: str | None, thread: str | None, post: str | None, db_path: Pa
 @db_option
 @click.option("--format", "forced_format", help="Force the format instead of detecting it: warc, twarc, twitter-archive, text.")
 @click.option("--source", "forced_source", help="For WARC files: force the source of every response (e.g. nitter for an unknown host).")
-def import_(paths: tuple[Path, ...], db_path: Path, forced_format: str | None, forced_source: str | None) -> None:
+@parse_workers_option("a WARC file's threads are stored")
+def import_(paths: tuple[Path, ...], db_path: Path, forced_format: str | None, forced_source: str | None,
+            parse_workers: int) -> None:
     """Import collections you already have: WARC files, twarc JSONL, Twitter archives, plain text.
 
     The format is detected from each file's content.  A bad record is
@@ -265,8 +274,8 @@ def import_(paths: tuple[Path, ...], db_path: Path, forced_format: str | None, f
         for path in paths:
             with _progress(None, f"Importing {path.name}") as progress:
                 try:
-                    report = imports.import_file(db_path, path, forced_format=forced_format,
-                                              forced_source=forced_source, progress=progress)
+                    report = imports.import_file(db_path, path, forced_format=forced_format, forced_source=forced_source,
+                                                 parse_workers=parse_workers, progress=progress)
                 except ThreadvaultError as error:
                     click.echo(f"Failed: {error}", err=True)
                     failed = True

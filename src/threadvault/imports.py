@@ -18,7 +18,7 @@ import sqlite_utils
 from threadvault import captures as capture_store
 from threadvault import sources, store
 from threadvault.errors import CaptureCorrupt, ThreadvaultError
-from threadvault.jobs import Progress, enqueue_one, latest_capture_row, mark, now, replay, warc_dir_for
+from threadvault.jobs import JobOptions, Progress, enqueue_one, latest_capture_row, mark, now, replaying, warc_dir_for
 from threadvault.warcwriter import FileDigest, WarcWriter, import_uri
 
 
@@ -39,12 +39,14 @@ MEDIA_TYPES = {"twarc": "application/x-ndjson", "twitter-archive": "text/javascr
 
 
 def import_file(db_path: Path, path: Path, *, forced_format: str | None = None, forced_source: str | None = None,
-                progress: Progress | None = None) -> ImportReport:
-    """Bring a collection into the archive: a WARC file through the sources, any other format through its reader."""
+                parse_workers: int = 0, progress: Progress | None = None) -> ImportReport:
+    """Bring a collection into the archive: a WARC file through the sources, any other format through its
+    reader.  A WARC file's pages are parsed by ``parse_workers`` processes when it holds enough of them
+    (jobs.PARSE_POOL_FROM)."""
     progress = progress or (lambda *args, **kwargs: None)
     db = store.open_archive(db_path)
     if forced_format == WARC_FORMAT or (forced_format is None and capture_store.is_warc(path)):
-        return _import_warc(db, db_path, path, forced_source, progress)
+        return _import_warc(db, db_path, path, forced_source, parse_workers, progress)
     return _import_format(db, db_path, Path(path), sources.sniff(path, forced_format), progress)
 
 
@@ -100,7 +102,7 @@ def _record_import(db: sqlite_utils.Database, uri: str, format_name: str, file_n
 
 
 def _import_warc(db: sqlite_utils.Database, db_path: Path, path: Path, forced_source: str | None,
-                 progress: Progress) -> ImportReport:
+                 parse_workers: int, progress: Progress) -> ImportReport:
     """Index a crawler's WARC records by reference, then parse every thread a source recognises in them."""
     report = ImportReport(str(path), WARC_FORMAT)
     thread_urls: dict[str, str] = {}
@@ -120,9 +122,17 @@ def _import_warc(db: sqlite_utils.Database, db_path: Path, path: Path, forced_so
     report.errors.extend(damaged)
     if other_records.get("revisit"):
         report.skipped["revisit records"] = other_records["revisit"]
-    for url, source_name in thread_urls.items():
-        enqueue_one(db, url, source_name, refetch=False, discovered_from=str(path))
-        saved, error = replay(db, db_path, url, source_name, with_replies=False)
+    with replaying(db, db_path, JobOptions(parse_workers=parse_workers), len(thread_urls)) as replays:
+        for url, source_name in thread_urls.items():
+            enqueue_one(db, url, source_name, refetch=False, discovered_from=str(path))
+            _mark_replayed(db, report, progress, replays.add(url, source_name))
+        _mark_replayed(db, report, progress, replays.drain())
+    return report
+
+
+def _mark_replayed(db: sqlite_utils.Database, report: ImportReport, progress: Progress,
+                   replayed: list[tuple[str, int, str | None]]) -> None:
+    for url, saved, error in replayed:
         if saved:
             mark(db, url, "done")
             report.saved += 1
@@ -131,7 +141,6 @@ def _import_warc(db: sqlite_utils.Database, db_path: Path, path: Path, forced_so
             mark(db, url, "failed", reason=reason)
             report.errors.append(ThreadvaultError(reason))
         progress(url, "saved" if saved else "failed")
-    return report
 
 
 def _count(counter: dict[str, int], reason: str) -> None:

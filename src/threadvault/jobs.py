@@ -22,11 +22,13 @@ import signal
 import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import SplitResult, urlsplit
@@ -47,6 +49,8 @@ MAX_PLAN_STEPS = 200  # fetch rounds for one URL: a safety net against a plan th
 # starting them, each importing the parsers, costs about what parsing this many pages does.
 PARSE_POOL_FROM = 32
 JOB_WATCH_INTERVAL = 0.2  # seconds between a parse process's checks that its job is still there
+PARSE_PROCESS_DIED = "the process parsing it stopped; run the job again to retry"
+REPLAY_AHEAD = 16  # URLs read and parsing while a reparse or a WARC import saves the one before them
 
 
 @dataclass
@@ -283,7 +287,7 @@ class FetchJob:
                 self.parsers, _parse_by_name, source.NAME, url, captures, self.options)
         except BrokenProcessPool:  # a parse process died (killed, out of memory): the job parses the rest
             self.parsers = None
-            raise NotAThread(url, "the process parsing it stopped; run the job again to retry") from None
+            raise NotAThread(url, PARSE_PROCESS_DIED) from None
 
     async def _capture(self, url: str, fetcher: Fetcher, recorder: _Recorder) -> Capture:
         try:
@@ -407,23 +411,84 @@ def capture_generations(db: sqlite_utils.Database, warc_dir: Path, url: str, sou
             yield captures
 
 
-def replay(db: sqlite_utils.Database, db_path: Path, url: str, source_name: str, with_replies: bool) -> tuple[int, str | None]:
-    """Parse and save every capture generation of one URL: (threads saved, last error)."""
-    saved, last_error = 0, None
-    try:
-        source = sources.by_name(source_name)
-        for captures in capture_generations(db, warc_dir_for(db_path), url, source):
-            try:
-                result = _parse(source, url, captures, JobOptions(with_replies=with_replies))
-            except NotAThread as error:  # e.g. an old capture of an error page
-                last_error = str(error)
-                continue
-            if isinstance(result, Thread):
-                store.save_thread(db, result, captured_at=_latest(captures), capture_ids=_ids(captures))
-                saved += 1
-    except ThreadvaultError as error:
-        return saved, str(error)
-    return saved, last_error
+@contextmanager
+def replaying(db: sqlite_utils.Database, db_path: Path, options: JobOptions, urls: int) -> Iterator[Replays]:
+    """Replays of ``urls`` URLs, with ``options.parse_workers`` parse processes if PARSE_POOL_FROM or more."""
+    with _parse_processes(options.parse_workers if urls >= PARSE_POOL_FROM else 0) as parsers:
+        yield Replays(db, db_path, options, parsers)
+
+
+class Replays:
+    """Replay stored captures URL after URL (a reparse, a WARC import): each URL's capture generations,
+    oldest first, are read and parsed and their threads saved, in the order the URLs are added.
+
+    With parse processes the next URLs, up to REPLAY_AHEAD of them, are read and handed to the
+    processes while one is saved; without, each is parsed just before it is saved.  ``add``,
+    ``then`` and ``drain`` return the URLs done by then, with (threads saved, last error).
+    """
+
+    def __init__(self, db: sqlite_utils.Database, db_path: Path, options: JobOptions,
+                 parsers: Executor | None) -> None:
+        self.db, self.warc_dir, self.options, self.parsers = db, warc_dir_for(db_path), options, parsers
+        self._started: deque[tuple[str, Callable[[], tuple[int, str | None]]]] = deque()
+
+    def add(self, url: str, source_name: str) -> list[tuple[str, int, str | None]]:
+        return self.then(url, self._start(url, source_name))
+
+    def then(self, url: str, replay: Callable[[], tuple[int, str | None]]) -> list[tuple[str, int, str | None]]:
+        """Replay a URL some other way (an imported file read again) in its turn, after those added before."""
+        self._started.append((url, replay))
+        ahead = REPLAY_AHEAD if self.parsers else 0
+        return [self._finish_next() for _ in range(len(self._started) - ahead)]
+
+    def drain(self) -> list[tuple[str, int, str | None]]:
+        return [self._finish_next() for _ in range(len(self._started))]
+
+    def _finish_next(self) -> tuple[str, int, str | None]:
+        url, replay = self._started.popleft()
+        return (url, *replay())
+
+    def _start(self, url: str, source_name: str) -> Callable[[], tuple[int, str | None]]:
+        """Read the URL's capture generations and set their parsing going; returns what saves them."""
+        parses: list[tuple[Mapping[str, Capture], Future[Thread | Listing]]] = []
+        failure = None
+        try:
+            source = sources.by_name(source_name)
+            for captures in capture_generations(self.db, self.warc_dir, url, source):
+                parses.append((captures, self._parse(source, url, captures)))
+        except ThreadvaultError as error:  # the generations read before it are still saved
+            failure = str(error)
+        return lambda: self._save(url, parses, failure)
+
+    def _parse(self, source: sources.Source, url: str, captures: Mapping[str, Capture]) -> Future[Thread | Listing]:
+        if self.parsers is not None:
+            return self.parsers.submit(_parse_by_name, source.NAME, url, captures, self.options)
+        parsed: Future[Thread | Listing] = Future()
+        try:
+            parsed.set_result(_parse(source, url, captures, self.options))
+        except ThreadvaultError as error:
+            parsed.set_exception(error)
+        return parsed
+
+    def _save(self, url: str, parses: list[tuple[Mapping[str, Capture], Future[Thread | Listing]]],
+              failure: str | None) -> tuple[int, str | None]:
+        saved, last_error = 0, None
+        try:
+            for captures, parsed in parses:
+                try:
+                    result = parsed.result()
+                except NotAThread as error:  # e.g. an old capture of an error page
+                    last_error = str(error)
+                    continue
+                except BrokenProcessPool:  # a parse process died: the URLs not yet handed over are parsed here
+                    self.parsers = None
+                    raise NotAThread(url, PARSE_PROCESS_DIED) from None
+                if isinstance(result, Thread):
+                    store.save_thread(self.db, result, captured_at=_latest(captures), capture_ids=_ids(captures))
+                    saved += 1
+        except ThreadvaultError as error:
+            return saved, str(error)
+        return saved, failure or last_error
 
 
 def _replay_import(db: sqlite_utils.Database, db_path: Path, url: str, format_name: str,
@@ -457,31 +522,42 @@ def _payload_file(db_path: Path, row: Mapping, file_name: str) -> Iterator[Path]
         yield path
 
 
-def reparse(db_path: Path, *, with_replies: bool = False, progress: Progress | None = None) -> JobReport:
+def reparse(db_path: Path, *, with_replies: bool = False, parse_workers: int = 0,
+            progress: Progress | None = None) -> JobReport:
     """Rebuild threads and posts from the stored captures alone, replaying every capture in time order
-    and reading every imported file again."""
+    and reading every imported file again; pages are parsed by ``parse_workers`` processes when there
+    are PARSE_POOL_FROM or more URLs to replay."""
     db = store.open_archive(db_path)
     progress = progress or (lambda *args, **kwargs: None)
     report = JobReport()
     formats = {file_format.NAME for file_format in sources.FORMATS}
     done = db.execute("SELECT url, source, discovered_from FROM queue WHERE status = 'done' ORDER BY added_at, url").fetchall()
-    for url, source_name, discovered_from in done:
-        if source_name in formats:
-            saved, error = _replay_import(db, db_path, url, source_name, discovered_from or "")
-        else:
-            saved, error = replay(db, db_path, url, source_name, with_replies)
-        if error and not saved:
-            report.failed.append((url, error))
-            progress(url, f"failed: {error}")
-        else:
-            (report.archived if saved else report.listed).append(url)
-            progress(url, f"reparsed {saved} capture sets")
+    pages = sum(source_name not in formats for _, source_name, _ in done)
+    with replaying(db, db_path, JobOptions(with_replies=with_replies, parse_workers=parse_workers), pages) as replays:
+        for url, source_name, discovered_from in done:
+            if source_name in formats:
+                replayed = replays.then(url, partial(_replay_import, db, db_path, url, source_name, discovered_from or ""))
+            else:
+                replayed = replays.add(url, source_name)
+            for done_url, saved, error in replayed:
+                _report_replay(report, progress, done_url, saved, error)
+        for url, saved, error in replays.drain():
+            _report_replay(report, progress, url, saved, error)
     return report
+
+
+def _report_replay(report: JobReport, progress: Progress, url: str, saved: int, error: str | None) -> None:
+    if error and not saved:
+        report.failed.append((url, error))
+        progress(url, f"failed: {error}")
+    else:
+        (report.archived if saved else report.listed).append(url)
+        progress(url, f"reparsed {saved} capture sets")
 
 
 @contextmanager
 def _parse_processes(workers: int) -> Iterator[Executor | None]:
-    """Processes that parse pages for a fetch job; None for none.  Spawned, not forked: the job
+    """Processes that parse pages for a fetch job or replays; None for none.  Spawned, not forked: the job
     runs threads (the WARC writer's, the DNS lookups'), which a fork would copy mid-step."""
     if workers == 0:
         yield None
