@@ -158,6 +158,7 @@ UPDATE threads SET (post_count, first_post_at, last_post_at) = (
 ) WHERE id IN {IN_IDS}
 """
 
+ANY_FORGOTTEN = "SELECT 1 FROM forgotten LIMIT 1"
 FORGOTTEN = """
 SELECT kind, id FROM forgotten
 WHERE (kind = 'thread' AND id = :thread) OR (kind = 'post' AND id IN (SELECT value FROM json_each(:posts)))
@@ -346,14 +347,17 @@ def _save_thread(db: sqlite_utils.Database, index: SearchIndexWrites, thread: Th
     post_ids = list(dict.fromkeys(post.id for post in thread.posts))
     ids = json.dumps(post_ids)
     marks = {"ids": ids, "thread": thread.id, "at": captured_at}
-    changes = _upsert_authors(db, thread) + _upsert_thread(db, index, thread, captured_at)
+    stored_thread = db.conn.execute(THREAD_TITLE, [thread.id]).fetchone()
+    changes = _upsert_authors(db, thread) + _upsert_thread(db, index, thread, captured_at, stored_thread)
     stored = {row[0]: StoredPost(*row[1:]) for row in db.conn.execute(STORED_POSTS, marks)}
     stored_posts = [post for post in thread.posts if post.id in stored]  # only they can have an earlier text
     changes += _save_earlier_texts(db, stored_posts, captured_at, capture_ids)
     post_changes = _upsert_posts(db, index, thread, stored, captured_at, capture_ids)
-    changes += post_changes + db.conn.execute(FLAG_LATEST, marks).rowcount
-    db.conn.execute(MARK_POSTS_SEEN, marks)
-    db.conn.execute(MARK_THREAD_SEEN, marks)
+    changes += post_changes
+    if stored_thread or stored:  # else every row was just added: in the latest capture, seen at captured_at
+        changes += db.conn.execute(FLAG_LATEST, marks).rowcount
+        db.conn.execute(MARK_POSTS_SEEN, marks)
+        db.conn.execute(MARK_THREAD_SEEN, marks)
     changes += _save_entities(db, thread.posts, stored)
     db.conn.executemany(INSERT_THREAD_CAPTURE, [(thread.id, capture_id) for capture_id in capture_ids])
     db.conn.execute(COUNT_POSTS, {"ids": json.dumps(sorted({thread.id, *(post.thread_id for post in stored.values())}))})
@@ -364,6 +368,8 @@ def _save_thread(db: sqlite_utils.Database, index: SearchIndexWrites, thread: Th
 def without_forgotten(db: sqlite_utils.Database, thread: Thread) -> Thread | None:
     """The thread as the archive may keep it: None if it, its author or all its posts were forgotten
     on request (table ``forgotten``), else without the posts forgotten or written by a forgotten author."""
+    if db.conn.execute(ANY_FORGOTTEN).fetchone() is None:  # as in most archives: spares the query below
+        return thread
     authors = {author.id for author in (thread.author, *(post.author for post in thread.posts)) if author}
     params = {"thread": thread.id, "posts": json.dumps([post.id for post in thread.posts]), "authors": json.dumps(sorted(authors))}
     forgotten = set(db.conn.execute(FORGOTTEN, params).fetchall())
@@ -409,9 +415,10 @@ def _save_earlier_texts(
     return db.conn.executemany(SAVE_EARLIER_TEXT, rows).rowcount
 
 
-def _upsert_thread(db: sqlite_utils.Database, index: SearchIndexWrites, thread: Thread, captured_at: str) -> int:
-    """Merge the thread's row, noting its title for the search index; returns 1 if the row changed."""
-    stored = db.conn.execute(THREAD_TITLE, [thread.id]).fetchone()
+def _upsert_thread(db: sqlite_utils.Database, index: SearchIndexWrites, thread: Thread, captured_at: str,
+                   stored: tuple[int, str | None] | None) -> int:
+    """Merge the thread's row (``stored``: its rowid and title, if archived), noting its title for the
+    search index; returns 1 if the row changed."""
     changed = db.conn.execute(UPSERT_THREAD, _thread_row(thread, captured_at)).rowcount
     if stored is None:
         index.add_new("threads", thread.id)
