@@ -9,10 +9,11 @@ import threading
 import time
 import tracemalloc
 import zipfile
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -24,7 +25,7 @@ from pagegen import REAL_PAGE, generated_thread, thread_page
 from threadvault import imports, jobs, sources, store
 from threadvault.warcwriter import WarcWriter
 from threadvault.errors import ArchiveBusy, NotAThread, ThreadvaultError
-from threadvault.fetch import Exchange, FetchSettings
+from threadvault.fetch import Exchange, Fetcher, FetchSettings
 from threadvault.model import Listing
 from threadvault.sources import twarc
 
@@ -32,10 +33,12 @@ SETTINGS = FetchSettings(delay=0, retries=1, backoff=0.01, concurrency=2)
 PARSED_TABLES = ["threads", "posts", "authors", "hashtags", "post_hashtags", "mentions", "links", "media", "thread_captures"]
 
 
-def run_job(db_path: Path, urls, *, refetch=False, source="threadreaderapp"):
+def run_job(db_path: Path, urls, *, refetch=False, source="threadreaderapp", at: datetime | None = None):
+    """The fetch command's job; ``at``: the time its requests are sent, as its clock tells."""
     db = store.open_archive(db_path)
     queued = jobs.enqueue(db, list(urls), forced_source=source, refetch=refetch)
-    report = asyncio.run(jobs.FetchJob(db_path, SETTINGS, jobs.JobOptions(refetch=refetch)).run())
+    fetcher = Fetcher(SETTINGS, clock=lambda: at) if at else None
+    report = asyncio.run(jobs.FetchJob(db_path, SETTINGS, jobs.JobOptions(refetch=refetch), fetcher=fetcher).run())
     report.failed[:0] = queued.rejected
     return report
 
@@ -598,11 +601,18 @@ async def _fetch(db_path, urls, options):
 
 
 class DeadProcesses(Executor):
-    """As a pool whose process was killed (out of memory, say)."""
+    """As a pool whose process was killed (out of memory, say) with the first page handed to it: that
+    page fails, and the pool takes no more, as a ProcessPoolExecutor then does."""
+
+    def __init__(self):
+        self.broken = False
 
     def submit(self, fn, *args, **kwargs):
+        if self.broken:
+            raise BrokenProcessPool("A child process terminated abruptly, the process pool is not usable anymore")
+        self.broken = True
         future = Future()
-        future.set_exception(BrokenProcessPool("a process of the pool terminated abruptly"))
+        future.set_exception(BrokenProcessPool("A process in the process pool was terminated abruptly"))
         return future
 
 
@@ -623,33 +633,47 @@ def test_a_parse_process_that_dies_costs_one_page_and_the_job_parses_the_rest(ht
     assert report.archived == [urls[1]]
 
 
-def _parse_in_other_processes_only(monkeypatch, ahead):
+def _parse_in_other_processes_only(monkeypatch):
     def not_here(*args):
         raise AssertionError("parsed in the command's own process")
 
     monkeypatch.setattr(jobs, "PARSE_POOL_FROM", 2)
-    monkeypatch.setattr(jobs, "REPLAY_AHEAD", ahead)  # fewer than the URLs: saving overlaps parsing
     monkeypatch.setattr(jobs, "_parse", not_here)  # the parse processes import their own, unpatched
 
 
 def test_a_large_reparse_parses_in_other_processes_and_rebuilds_the_same(httpserver, tmp_path, monkeypatch):
-    urls = serve_threads(httpserver, [generated_thread(n, posts=3) for n in range(5)])
+    """In order: an imported file between fetches, and a thread captured three times, an error page in
+    between, whose second text makes an earlier version."""
+    urls = serve_threads(httpserver, [generated_thread(n, posts=3) for n in range(4)])
+    root = "1300000000000000999"
+    pages = iter([thread_page(root, "archivist", ["first", "second"]), b"<html><body>Rate limited</body></html>",
+                  thread_page(root, "archivist", ["first, edited", "second", "third"])])
+    httpserver.expect_request(f"/thread/{root}.html").respond_with_handler(
+        lambda request: Response(next(pages), content_type="text/html"))
+    recaptured = httpserver.url_for(f"/thread/{root}.html")
     in_here, pooled = tmp_path / "here" / "threadvault.db", tmp_path / "pool" / "threadvault.db"
-    run_job(in_here, urls[:2])
+    run_job(in_here, urls[:2] + [recaptured], at=datetime(2026, 1, 1, tzinfo=timezone.utc))
     imports.import_file(in_here, TWARC)  # an imported file in the queue too, read again in its turn
     run_job(in_here, urls[2:])
-    before = {table: table_rows(in_here, table) for table in PARSED_TABLES}
+    for day in (2, 3):
+        run_job(in_here, [recaptured], refetch=True, at=datetime(2026, 1, day, tzinfo=timezone.utc))
+    tables = [*PARSED_TABLES, "post_versions"]
+    before = {table: table_rows(in_here, table) for table in tables}
+    assert len(before["post_versions"]) == 1
     shutil.copytree(in_here.parent, pooled.parent)
-    without_parsed_rows(in_here)
-    without_parsed_rows(pooled)
+    for db_path in (in_here, pooled):
+        without_parsed_rows(db_path)
+        with sqlite3.connect(db_path) as conn:
+            conn.execute("DELETE FROM post_versions")
     httpserver.clear()  # no network from here on
     expected = jobs.reparse(in_here)
 
-    _parse_in_other_processes_only(monkeypatch, ahead=2)
+    _parse_in_other_processes_only(monkeypatch)
+    monkeypatch.setattr(jobs, "PARSES_IN_HAND", 1)  # two URLs in the processes' hands, of five: saving overlaps parsing
     report = jobs.reparse(pooled, parse_workers=2)
 
     assert report == expected and len(report.archived) == 6 and report.failed == []
-    for table in PARSED_TABLES:
+    for table in tables:
         assert table_rows(pooled, table) == before[table], table
 
 
@@ -664,25 +688,89 @@ def test_a_large_warc_import_parses_in_other_processes_and_archives_the_same(htt
     in_here, pooled = tmp_path / "here" / "threadvault.db", tmp_path / "pool" / "threadvault.db"
     expected = imports.import_file(in_here, warc, forced_source="threadreaderapp")
 
-    _parse_in_other_processes_only(monkeypatch, ahead=1)
-    report = imports.import_file(pooled, warc, forced_source="threadreaderapp", parse_workers=2)
+    _parse_in_other_processes_only(monkeypatch)
+    report = imports.import_file(pooled, warc, forced_source="threadreaderapp", parse_workers=1)
 
     assert report.saved == expected.saved == 4
     assert list(map(str, report.errors)) == list(map(str, expected.errors)) == [
         f"{urls[-1]}: not a thread: not a Thread Reader App page"]
     for table in PARSED_TABLES:
         assert parsed_rows(pooled, table) == parsed_rows(in_here, table), table
+    queued = "SELECT url, status, reason FROM queue ORDER BY url"
+    assert list(store.open_archive(pooled).execute(queued)) == list(store.open_archive(in_here).execute(queued))
 
 
-def test_a_parse_process_that_dies_costs_a_reparse_one_url_and_it_parses_the_rest(httpserver, tmp_path, monkeypatch):
-    urls = serve_threads(httpserver, [generated_thread(n, posts=2) for n in range(2)])
-    db_path = tmp_path / "threadvault.db"
+class CountingProcesses(ThreadPoolExecutor):
+    """Parses in threads, counting the pages handed over."""
+
+    handed = 0
+
+    def submit(self, fn, *args, **kwargs):
+        CountingProcesses.handed += 1
+        return super().submit(fn, *args, **kwargs)
+
+
+@contextmanager
+def counting_processes(workers):
+    CountingProcesses.handed = 0
+    with CountingProcesses(workers) as pool:
+        yield pool
+
+
+def crawled(httpserver, db_path, count):
+    """The URLs of so many generated threads, served and fetched into an archive."""
+    urls = serve_threads(httpserver, [generated_thread(n, posts=2) for n in range(count)])
     run_job(db_path, urls)
+    return urls
+
+
+def test_a_replay_hands_the_processes_only_a_few_urls_ahead_of_the_one_it_saves(httpserver, tmp_path, monkeypatch):
+    db_path = tmp_path / "threadvault.db"
+    crawled(httpserver, db_path, 12)
+    without_parsed_rows(db_path)
+    monkeypatch.setattr(jobs, "PARSE_POOL_FROM", 2)
+    monkeypatch.setattr(jobs, "_parse_processes", counting_processes)
+    handed_when_saved = []
+
+    report = jobs.reparse(db_path, parse_workers=2, progress=lambda url, outcome: handed_when_saved.append(
+        CountingProcesses.handed))
+
+    assert len(report.archived) == 12
+    ahead = jobs.PARSES_IN_HAND * 2
+    assert handed_when_saved == [min(done + 1 + ahead, 12) for done in range(12)]
+
+
+def test_a_warc_import_stopped_by_ctrl_c_leaves_no_url_pending(httpserver, tmp_path, monkeypatch):
+    """A pending URL would be fetched from the network by the next fetch job."""
+    crawled(httpserver, tmp_path / "crawl" / "threadvault.db", 8)
+    [warc] = (tmp_path / "crawl" / "warc").glob("*.warc.gz")
+    monkeypatch.setattr(jobs, "PARSE_POOL_FROM", 2)
+    monkeypatch.setattr(jobs, "_parse_processes", counting_processes)
+
+    def ctrl_c(url, outcome):
+        raise KeyboardInterrupt
+
+    db_path = tmp_path / "threadvault.db"
+    with pytest.raises(KeyboardInterrupt):
+        imports.import_file(db_path, warc, forced_source="threadreaderapp", parse_workers=2, progress=ctrl_c)
+
+    assert [row["status"] for row in store.open_archive(db_path)["queue"].rows] == ["done"]
+
+
+def test_a_parse_process_that_dies_costs_a_reparse_its_url_and_it_parses_the_rest(httpserver, tmp_path, monkeypatch):
+    db_path = tmp_path / "threadvault.db"
+    urls = crawled(httpserver, db_path, 3)
     without_parsed_rows(db_path)
     monkeypatch.setattr(jobs, "PARSE_POOL_FROM", 1)
-    monkeypatch.setattr(jobs, "REPLAY_AHEAD", 0)
     monkeypatch.setattr(jobs, "_parse_processes", dead_processes)
     report = jobs.reparse(db_path, parse_workers=1)
 
     assert report.failed == [(urls[0], f"{urls[0]}: not a thread: the process parsing it stopped; run the job again to retry")]
-    assert report.archived == [urls[1]]
+    assert report.archived == urls[1:]
+
+
+def test_parse_processes_stopped_by_ctrl_c_drop_the_pages_they_have_not_begun():
+    with pytest.raises(KeyboardInterrupt), jobs._parse_processes(1) as processes:
+        handed = [processes.submit(time.sleep, 0.2) for _ in range(10)]
+        raise KeyboardInterrupt
+    assert sum(future.cancelled() for future in handed) >= 7  # one parsing, one or two queued for it

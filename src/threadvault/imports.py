@@ -18,7 +18,17 @@ import sqlite_utils
 from threadvault import captures as capture_store
 from threadvault import sources, store
 from threadvault.errors import CaptureCorrupt, ThreadvaultError
-from threadvault.jobs import JobOptions, Progress, enqueue_one, latest_capture_row, mark, now, replaying, warc_dir_for
+from threadvault.jobs import (
+    JobOptions,
+    Progress,
+    Replayed,
+    enqueue_one,
+    latest_capture_row,
+    mark,
+    now,
+    replaying,
+    warc_dir_for,
+)
 from threadvault.warcwriter import FileDigest, WarcWriter, import_uri
 
 
@@ -122,17 +132,18 @@ def _import_warc(db: sqlite_utils.Database, db_path: Path, path: Path, forced_so
     report.errors.extend(damaged)
     if other_records.get("revisit"):
         report.skipped["revisit records"] = other_records["revisit"]
-    with replaying(db, db_path, JobOptions(parse_workers=parse_workers), len(thread_urls)) as replays:
+    with replaying(db, db_path, JobOptions(parse_workers=parse_workers), url_count=len(thread_urls)) as replays:
         for url, source_name in thread_urls.items():
-            enqueue_one(db, url, source_name, refetch=False, discovered_from=str(path))
-            _mark_replayed(db, report, progress, replays.add(url, source_name))
-        _mark_replayed(db, report, progress, replays.drain())
+            _mark_replayed(db, report, progress, thread_urls, str(path), replays.add(url, source_name))
+        _mark_replayed(db, report, progress, thread_urls, str(path), replays.drain())
     return report
 
 
-def _mark_replayed(db: sqlite_utils.Database, report: ImportReport, progress: Progress,
-                   replayed: list[tuple[str, int, str | None]]) -> None:
+def _mark_replayed(db: sqlite_utils.Database, report: ImportReport, progress: Progress, thread_urls: dict[str, str],
+                   path: str, replayed: list[Replayed]) -> None:
+    """Queue the URLs replayed, marked done or failed (never left pending, for a fetch to take)."""
     for url, saved, error in replayed:
+        enqueue_one(db, url, thread_urls[url], refetch=False, discovered_from=path)
         if saved:
             mark(db, url, "done")
             report.saved += 1

@@ -50,7 +50,7 @@ MAX_PLAN_STEPS = 200  # fetch rounds for one URL: a safety net against a plan th
 PARSE_POOL_FROM = 32
 JOB_WATCH_INTERVAL = 0.2  # seconds between a parse process's checks that its job is still there
 PARSE_PROCESS_DIED = "the process parsing it stopped; run the job again to retry"
-REPLAY_AHEAD = 16  # URLs read and parsing while a reparse or a WARC import saves the one before them
+PARSES_IN_HAND = 2  # URLs a replay keeps in the hands of each parse process: one parsing, one waiting
 
 
 @dataclass
@@ -280,14 +280,19 @@ class FetchJob:
 
     async def _parse(self, source: sources.Source, url: str, captures: Mapping[str, Capture]) -> Thread | Listing:
         """The page parsed here, or by a parse process while this one goes on fetching."""
-        if self.parsers is None:
-            return _parse(source, url, captures, self.options)
-        try:
-            return await asyncio.get_running_loop().run_in_executor(
-                self.parsers, _parse_by_name, source.NAME, url, captures, self.options)
-        except BrokenProcessPool:  # a parse process died (killed, out of memory): the job parses the rest
-            self.parsers = None
-            raise NotAThread(url, PARSE_PROCESS_DIED) from None
+        if self.parsers is not None:
+            try:
+                parsing = asyncio.get_running_loop().run_in_executor(
+                    self.parsers, _parse_by_name, source.NAME, url, captures, self.options)
+            except BrokenProcessPool:  # a parse process died (killed, out of memory): the job parses the rest
+                self.parsers = None
+            else:
+                try:
+                    return await parsing
+                except BrokenProcessPool:  # it died with this page in hand, maybe because of it: not parsed here
+                    self.parsers = None
+                    raise NotAThread(url, PARSE_PROCESS_DIED) from None
+        return _parse(source, url, captures, self.options)
 
     async def _capture(self, url: str, fetcher: Fetcher, recorder: _Recorder) -> Capture:
         try:
@@ -411,67 +416,70 @@ def capture_generations(db: sqlite_utils.Database, warc_dir: Path, url: str, sou
             yield captures
 
 
+Replayed = tuple[str, int, str | None]  # a URL replayed: the threads saved, and the last error
+Parse = tuple[Mapping[str, Capture], Future[Thread | Listing]]  # captures, and their parsing: going on or done
+
+
 @contextmanager
-def replaying(db: sqlite_utils.Database, db_path: Path, options: JobOptions, urls: int) -> Iterator[Replays]:
-    """Replays of ``urls`` URLs, with ``options.parse_workers`` parse processes if PARSE_POOL_FROM or more."""
-    with _parse_processes(options.parse_workers if urls >= PARSE_POOL_FROM else 0) as parsers:
-        yield Replays(db, db_path, options, parsers)
+def replaying(db: sqlite_utils.Database, db_path: Path, options: JobOptions, url_count: int) -> Iterator[Replays]:
+    """Replays of so many URLs, with ``options.parse_workers`` parse processes if PARSE_POOL_FROM or more."""
+    workers = options.parse_workers if url_count >= PARSE_POOL_FROM else 0
+    with _parse_processes(workers) as parsers:
+        yield Replays(db, db_path, options, parsers, ahead=PARSES_IN_HAND * workers)
 
 
 class Replays:
     """Replay stored captures URL after URL (a reparse, a WARC import): each URL's capture generations,
     oldest first, are read and parsed and their threads saved, in the order the URLs are added.
 
-    With parse processes the next URLs, up to REPLAY_AHEAD of them, are read and handed to the
-    processes while one is saved; without, each is parsed just before it is saved.  ``add``,
-    ``then`` and ``drain`` return the URLs done by then, with (threads saved, last error).
+    Without parse processes a URL is replayed as it is added, one generation after the other.  With
+    them, its generations are read and handed to the processes at once, and saved once ``ahead`` more
+    URLs are in their hands.  ``add``, ``add_other`` and ``drain`` return the URLs replayed by then.
     """
 
-    def __init__(self, db: sqlite_utils.Database, db_path: Path, options: JobOptions,
-                 parsers: Executor | None) -> None:
-        self.db, self.warc_dir, self.options, self.parsers = db, warc_dir_for(db_path), options, parsers
+    def __init__(self, db: sqlite_utils.Database, db_path: Path, options: JobOptions, parsers: Executor | None, *,
+                 ahead: int) -> None:
+        self.db, self.warc_dir, self.options, self.parsers, self.ahead = db, warc_dir_for(db_path), options, parsers, ahead
         self._started: deque[tuple[str, Callable[[], tuple[int, str | None]]]] = deque()
 
-    def add(self, url: str, source_name: str) -> list[tuple[str, int, str | None]]:
-        return self.then(url, self._start(url, source_name))
+    def add(self, url: str, source_name: str) -> list[Replayed]:
+        parses = self._parses(url, source_name)
+        if self.parsers is not None:
+            parses = _read_ahead(parses)
+        return self.add_other(url, lambda: self._save(url, parses))
 
-    def then(self, url: str, replay: Callable[[], tuple[int, str | None]]) -> list[tuple[str, int, str | None]]:
+    def add_other(self, url: str, replay: Callable[[], tuple[int, str | None]]) -> list[Replayed]:
         """Replay a URL some other way (an imported file read again) in its turn, after those added before."""
         self._started.append((url, replay))
-        ahead = REPLAY_AHEAD if self.parsers else 0
-        return [self._finish_next() for _ in range(len(self._started) - ahead)]
+        return [self._finish_next() for _ in range(len(self._started) - self.ahead)]
 
-    def drain(self) -> list[tuple[str, int, str | None]]:
+    def drain(self) -> list[Replayed]:
         return [self._finish_next() for _ in range(len(self._started))]
 
-    def _finish_next(self) -> tuple[str, int, str | None]:
+    def _finish_next(self) -> Replayed:
         url, replay = self._started.popleft()
         return (url, *replay())
 
-    def _start(self, url: str, source_name: str) -> Callable[[], tuple[int, str | None]]:
-        """Read the URL's capture generations and set their parsing going; returns what saves them."""
-        parses: list[tuple[Mapping[str, Capture], Future[Thread | Listing]]] = []
-        failure = None
-        try:
-            source = sources.by_name(source_name)
-            for captures in capture_generations(self.db, self.warc_dir, url, source):
-                parses.append((captures, self._parse(source, url, captures)))
-        except ThreadvaultError as error:  # the generations read before it are still saved
-            failure = str(error)
-        return lambda: self._save(url, parses, failure)
+    def _parses(self, url: str, source_name: str) -> Iterator[Parse]:
+        """Each capture generation of the URL, oldest first, with its parsing."""
+        source = sources.by_name(source_name)
+        for captures in capture_generations(self.db, self.warc_dir, url, source):
+            yield captures, self._parse_later(source, url, captures)
 
-    def _parse(self, source: sources.Source, url: str, captures: Mapping[str, Capture]) -> Future[Thread | Listing]:
+    def _parse_later(self, source: sources.Source, url: str, captures: Mapping[str, Capture]) -> Future[Thread | Listing]:
         if self.parsers is not None:
-            return self.parsers.submit(_parse_by_name, source.NAME, url, captures, self.options)
-        parsed: Future[Thread | Listing] = Future()
+            try:
+                return self.parsers.submit(_parse_by_name, source.NAME, url, captures, self.options)
+            except BrokenProcessPool:  # a parse process died (killed, out of memory): the rest are parsed here
+                self.parsers = None
+        parsed: Future[Thread | Listing] = Future()  # done already; any error but a ThreadvaultError is a bug, raised
         try:
             parsed.set_result(_parse(source, url, captures, self.options))
         except ThreadvaultError as error:
             parsed.set_exception(error)
         return parsed
 
-    def _save(self, url: str, parses: list[tuple[Mapping[str, Capture], Future[Thread | Listing]]],
-              failure: str | None) -> tuple[int, str | None]:
+    def _save(self, url: str, parses: Iterator[Parse]) -> tuple[int, str | None]:
         saved, last_error = 0, None
         try:
             for captures, parsed in parses:
@@ -480,15 +488,33 @@ class Replays:
                 except NotAThread as error:  # e.g. an old capture of an error page
                     last_error = str(error)
                     continue
-                except BrokenProcessPool:  # a parse process died: the URLs not yet handed over are parsed here
-                    self.parsers = None
+                except BrokenProcessPool:  # the process died with it in hand, maybe because of it: not parsed here
                     raise NotAThread(url, PARSE_PROCESS_DIED) from None
                 if isinstance(result, Thread):
                     store.save_thread(self.db, result, captured_at=_latest(captures), capture_ids=_ids(captures))
                     saved += 1
         except ThreadvaultError as error:
             return saved, str(error)
-        return saved, failure or last_error
+        return saved, last_error
+
+
+def _read_ahead(parses: Iterator[Parse]) -> Iterator[Parse]:
+    """Every item at once, so that all their parsing starts, handed on later; an error reading them
+    is raised after the items read before it."""
+    read: list[Parse] = []
+    try:
+        read.extend(parses)
+    except ThreadvaultError as error:
+        failure: ThreadvaultError | None = error
+    else:
+        failure = None
+
+    def later() -> Iterator[Parse]:
+        yield from read
+        if failure:
+            raise failure
+
+    return later()
 
 
 def _replay_import(db: sqlite_utils.Database, db_path: Path, url: str, format_name: str,
@@ -533,10 +559,11 @@ def reparse(db_path: Path, *, with_replies: bool = False, parse_workers: int = 0
     formats = {file_format.NAME for file_format in sources.FORMATS}
     done = db.execute("SELECT url, source, discovered_from FROM queue WHERE status = 'done' ORDER BY added_at, url").fetchall()
     pages = sum(source_name not in formats for _, source_name, _ in done)
-    with replaying(db, db_path, JobOptions(with_replies=with_replies, parse_workers=parse_workers), pages) as replays:
+    options = JobOptions(with_replies=with_replies, parse_workers=parse_workers)
+    with replaying(db, db_path, options, url_count=pages) as replays:
         for url, source_name, discovered_from in done:
             if source_name in formats:
-                replayed = replays.then(url, partial(_replay_import, db, db_path, url, source_name, discovered_from or ""))
+                replayed = replays.add_other(url, partial(_replay_import, db, db_path, url, source_name, discovered_from or ""))
             else:
                 replayed = replays.add(url, source_name)
             for done_url, saved, error in replayed:
@@ -563,8 +590,14 @@ def _parse_processes(workers: int) -> Iterator[Executor | None]:
         yield None
         return
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_serve_the_job, initargs=(os.getpid(),)) as pool:
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_serve_the_job, initargs=(os.getpid(),))
+    try:
         yield pool
+    except BaseException:  # Ctrl-C, say: the pages not yet being parsed are dropped, not parsed for nothing
+        pool.shutdown(cancel_futures=True)
+        raise
+    finally:
+        pool.shutdown()
 
 
 def _serve_the_job(job: int) -> None:
