@@ -192,6 +192,44 @@ def test_a_killed_job_leaves_no_parse_process_behind(tmp_path):
     assert not _any_process_in_group(job.pid)
 
 
+def test_a_killed_reparse_leaves_no_parse_process_behind_and_a_rerun_rebuilds_it_all(tmp_path):
+    threads = [generated_thread(index, posts=POSTS) for index in range(40)]
+    db_path = tmp_path / "threadvault.db"
+    with serve_threads(threads) as site:
+        urls_file = tmp_path / "urls.txt"
+        urls_file.write_text("".join(site.url(thread) + "\n" for thread in threads))
+        subprocess.run(fetch_command(db_path, urls_file), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    rebuilt = {  # what the reparse writes again (a link's id is a rowid, and may change)
+        table: f"SELECT {columns} FROM {table}" for table, columns in (
+            ("post_hashtags", "*"), ("mentions", "*"), ("links", "post_id, url, display_text"), ("media", "*"),
+            ("hashtags", "*"), ("posts", "*"))
+    }
+    with sqlite3.connect(db_path) as conn:
+        before = {table: sorted(conn.execute(query)) for table, query in rebuilt.items()}
+        for table in rebuilt:
+            conn.execute(f"DELETE FROM {table}")
+
+    def rewritten() -> int:
+        with sqlite3.connect(db_path) as conn:
+            return conn.execute("SELECT count(*) FROM posts").fetchone()[0]
+
+    command = [sys.executable, "-m", "threadvault", "reparse", "--db", str(db_path), "--parse-workers", "2"]
+    reparse = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    _wait(reparse, lambda: rewritten() >= 5 * POSTS)  # pages are being parsed by the parse processes
+    reparse.send_signal(signal.SIGKILL)
+    reparse.communicate(timeout=60)
+    deadline = time.monotonic() + 10
+    while _any_process_in_group(reparse.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    assert reparse.returncode == -signal.SIGKILL
+    assert not _any_process_in_group(reparse.pid)
+    assert rewritten() < len(before["posts"])
+    subprocess.run([*command[:-2], "--parse-workers", "1"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with sqlite3.connect(db_path) as conn:
+        assert {table: sorted(conn.execute(query)) for table, query in rebuilt.items()} == before
+
+
 def _any_process_in_group(group: int) -> bool:
     try:
         os.killpg(group, 0)
