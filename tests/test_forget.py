@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from pagegen import generated_thread
 from sample_archive import ANA, MIRA, QUINNY, build_archive
-from threadvault import captures, forget as forget_module, imports, jobs, store
+from threadvault import captures, forget as forget_module, imports, jobs, replays, store
 from threadvault.cli import cli
 from threadvault.errors import ThreadvaultError
 from threadvault.fetch import FetchSettings
@@ -175,7 +175,7 @@ def test_a_forgotten_thread_stays_out_through_refetch_and_reparse(httpserver, tm
     assert (queue[urls[0]]["status"], queue[urls[0]]["thread_id"], queue[urls[0]]["reason"]) == (
         "done", None, "forgotten on request")
     refetched = run_job(db_path, urls, refetch=True)
-    reparsed = jobs.reparse(db_path)
+    reparsed = replays.reparse(db_path)
 
     assert (refetched.failed, reparsed.failed) == ([], [])
     assert ids(db_path, "SELECT id FROM threads") == [f"twitter:{threads[1].root_id}"]
@@ -275,7 +275,7 @@ def test_an_imported_file_other_threads_were_read_from_is_left_and_reported(tmp_
 
     assert (report.captures, report.rewritten, report.kept_imports) == (0, [], ["two-threads-constructed.txt"])
     assert warc_bytes(db_path) == before and jobs.verify(db_path).corrupt == []
-    assert jobs.reparse(db_path).failed == []
+    assert replays.reparse(db_path).failed == []
     assert ids(db_path, "SELECT id FROM threads") == [second]  # the other thread rebuilt, the forgotten one not
 
 
@@ -293,7 +293,7 @@ def test_an_imported_file_only_forgotten_content_was_read_from_is_purged(tmp_pat
     assert b"wants gone" not in warc_bytes(db_path) and TEXTS.read_bytes() in warc_bytes(db_path)
     verified = jobs.verify(db_path)
     assert (verified.checked, verified.corrupt, verified.unindexed) == (1, [], [])
-    assert jobs.reparse(db_path).failed == []
+    assert replays.reparse(db_path).failed == []
     assert len(ids(db_path, "SELECT id FROM threads")) == 2
 
 

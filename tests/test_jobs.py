@@ -22,7 +22,7 @@ from warcio.archiveiterator import ArchiveIterator
 from werkzeug import Response
 
 from pagegen import REAL_PAGE, generated_thread, thread_page
-from threadvault import imports, jobs, sources, store
+from threadvault import imports, jobs, parsing, replays, sources, store
 from threadvault.warcwriter import WarcWriter
 from threadvault.errors import ArchiveBusy, NotAThread, ThreadvaultError
 from threadvault.fetch import Exchange, Fetcher, FetchSettings
@@ -229,7 +229,7 @@ def test_reparse_rebuilds_the_same_rows_from_captures_alone(httpserver, tmp_path
     without_parsed_rows(db_path)
     httpserver.clear()  # no network from here on
 
-    report = jobs.reparse(db_path)
+    report = replays.reparse(db_path)
 
     assert report.failed == []
     assert {table: table_rows(db_path, table) for table in PARSED_TABLES} == before
@@ -506,7 +506,7 @@ def test_reparse_rebuilds_an_imported_file_from_the_warc_alone(tmp_path, make_fi
     without_parsed_rows(db_path)
     Path(original).unlink()  # nothing but the archive from here on
 
-    reparsed = jobs.reparse(db_path)
+    reparsed = replays.reparse(db_path)
 
     assert (len(reparsed.archived), reparsed.failed) == (1, [])
     assert {table: table_rows(db_path, table) for table in PARSED_TABLES} == before
@@ -521,7 +521,7 @@ def test_a_file_with_no_thread_is_archived_marked_failed_and_left_out_of_reparse
     (row,) = db["queue"].rows
     assert (row["source"], row["status"]) == ("text", "failed")
     assert row["reason"].endswith("not a thread: no post text (the file is empty or holds only thread reader page chrome)")
-    assert jobs.reparse(db_path) == jobs.JobReport()
+    assert replays.reparse(db_path) == jobs.JobReport()
 
 
 def test_import_and_reparse_of_a_large_file_keep_memory_bounded(tmp_path):
@@ -541,7 +541,7 @@ def test_import_and_reparse_of_a_large_file_keep_memory_bounded(tmp_path):
     db_path = tmp_path / "threadvault.db"
     store.open_archive(db_path)  # migrations are not what is measured
     peaks = []
-    for step in (lambda: imports.import_file(db_path, path), lambda: jobs.reparse(db_path)):
+    for step in (lambda: imports.import_file(db_path, path), lambda: replays.reparse(db_path)):
         tracemalloc.start()
         try:
             step()
@@ -572,11 +572,11 @@ def test_a_large_job_parses_in_other_processes_and_archives_the_same(httpserver,
     in_here, pooled = tmp_path / "here" / "threadvault.db", tmp_path / "pool" / "threadvault.db"
     expected = run_job(in_here, urls)
 
-    def not_here(*args):
+    def not_here(*args, **kwargs):
         raise AssertionError("parsed in the job's own process")
 
-    monkeypatch.setattr(jobs, "PARSE_POOL_FROM", len(urls))
-    monkeypatch.setattr(jobs, "_parse", not_here)  # the parse processes import their own, unpatched
+    monkeypatch.setattr(parsing, "PARSE_POOL_FROM", len(urls))
+    monkeypatch.setattr(parsing, "parse", not_here)  # the parse processes import their own, unpatched
     report = asyncio.run(_fetch(pooled, urls, jobs.JobOptions(parse_workers=2)))
 
     assert sorted(report.archived) == sorted(expected.archived) and len(report.archived) == 6
@@ -588,7 +588,7 @@ def test_a_large_job_parses_in_other_processes_and_archives_the_same(httpserver,
 
 def test_a_small_job_parses_in_its_own_process(httpserver, tmp_path, monkeypatch):
     urls = serve_threads(httpserver, [generated_thread(1, posts=2)])
-    monkeypatch.setattr(jobs, "ProcessPoolExecutor", None)  # starting processes for one page would fail the job
+    monkeypatch.setattr(parsing, "ProcessPoolExecutor", None)  # starting processes for one page would fail the job
 
     report = asyncio.run(_fetch(tmp_path / "threadvault.db", urls, jobs.JobOptions(parse_workers=4)))
 
@@ -623,8 +623,8 @@ def dead_processes(workers):
 
 def test_a_parse_process_that_dies_costs_one_page_and_the_job_parses_the_rest(httpserver, tmp_path, monkeypatch):
     urls = serve_threads(httpserver, [generated_thread(n, posts=2) for n in range(2)])
-    monkeypatch.setattr(jobs, "PARSE_POOL_FROM", 1)
-    monkeypatch.setattr(jobs, "_parse_processes", dead_processes)
+    monkeypatch.setattr(parsing, "PARSE_POOL_FROM", 1)
+    monkeypatch.setattr(parsing, "parse_processes", dead_processes)
     settings = replace(SETTINGS, concurrency=1)
     jobs.enqueue(store.open_archive(tmp_path / "threadvault.db"), urls, forced_source="threadreaderapp")
     report = asyncio.run(jobs.FetchJob(tmp_path / "threadvault.db", settings, jobs.JobOptions(parse_workers=1)).run())
@@ -634,11 +634,11 @@ def test_a_parse_process_that_dies_costs_one_page_and_the_job_parses_the_rest(ht
 
 
 def _parse_in_other_processes_only(monkeypatch):
-    def not_here(*args):
+    def not_here(*args, **kwargs):
         raise AssertionError("parsed in the command's own process")
 
-    monkeypatch.setattr(jobs, "PARSE_POOL_FROM", 2)
-    monkeypatch.setattr(jobs, "_parse", not_here)  # the parse processes import their own, unpatched
+    monkeypatch.setattr(parsing, "PARSE_POOL_FROM", 2)
+    monkeypatch.setattr(parsing, "parse", not_here)  # the parse processes import their own, unpatched
 
 
 def test_a_large_reparse_parses_in_other_processes_and_rebuilds_the_same(httpserver, tmp_path, monkeypatch):
@@ -666,11 +666,11 @@ def test_a_large_reparse_parses_in_other_processes_and_rebuilds_the_same(httpser
         with sqlite3.connect(db_path) as conn:
             conn.execute("DELETE FROM post_versions")
     httpserver.clear()  # no network from here on
-    expected = jobs.reparse(in_here)
+    expected = replays.reparse(in_here)
 
     _parse_in_other_processes_only(monkeypatch)
-    monkeypatch.setattr(jobs, "PARSES_IN_HAND", 1)  # two URLs in the processes' hands, of five: saving overlaps parsing
-    report = jobs.reparse(pooled, parse_workers=2)
+    monkeypatch.setattr(replays, "PARSES_IN_HAND", 1)  # two URLs in the processes' hands, of five: saving overlaps parsing
+    report = replays.reparse(pooled, parse_workers=2)
 
     assert report == expected and len(report.archived) == 6 and report.failed == []
     for table in tables:
@@ -728,15 +728,15 @@ def test_a_replay_hands_the_processes_only_a_few_urls_ahead_of_the_one_it_saves(
     db_path = tmp_path / "threadvault.db"
     crawled(httpserver, db_path, 12)
     without_parsed_rows(db_path)
-    monkeypatch.setattr(jobs, "PARSE_POOL_FROM", 2)
-    monkeypatch.setattr(jobs, "_parse_processes", counting_processes)
+    monkeypatch.setattr(parsing, "PARSE_POOL_FROM", 2)
+    monkeypatch.setattr(parsing, "parse_processes", counting_processes)
     handed_when_saved = []
 
-    report = jobs.reparse(db_path, parse_workers=2, progress=lambda url, outcome: handed_when_saved.append(
+    report = replays.reparse(db_path, parse_workers=2, progress=lambda url, outcome: handed_when_saved.append(
         CountingProcesses.handed))
 
     assert len(report.archived) == 12
-    ahead = jobs.PARSES_IN_HAND * 2
+    ahead = replays.PARSES_IN_HAND * 2
     assert handed_when_saved == [min(done + 1 + ahead, 12) for done in range(12)]
 
 
@@ -744,8 +744,8 @@ def test_a_warc_import_stopped_by_ctrl_c_leaves_no_url_pending(httpserver, tmp_p
     """A pending URL would be fetched from the network by the next fetch job."""
     crawled(httpserver, tmp_path / "crawl" / "threadvault.db", 8)
     [warc] = (tmp_path / "crawl" / "warc").glob("*.warc.gz")
-    monkeypatch.setattr(jobs, "PARSE_POOL_FROM", 2)
-    monkeypatch.setattr(jobs, "_parse_processes", counting_processes)
+    monkeypatch.setattr(parsing, "PARSE_POOL_FROM", 2)
+    monkeypatch.setattr(parsing, "parse_processes", counting_processes)
 
     def ctrl_c(url, outcome):
         raise KeyboardInterrupt
@@ -761,16 +761,16 @@ def test_a_parse_process_that_dies_costs_a_reparse_its_url_and_it_parses_the_res
     db_path = tmp_path / "threadvault.db"
     urls = crawled(httpserver, db_path, 3)
     without_parsed_rows(db_path)
-    monkeypatch.setattr(jobs, "PARSE_POOL_FROM", 1)
-    monkeypatch.setattr(jobs, "_parse_processes", dead_processes)
-    report = jobs.reparse(db_path, parse_workers=1)
+    monkeypatch.setattr(parsing, "PARSE_POOL_FROM", 1)
+    monkeypatch.setattr(parsing, "parse_processes", dead_processes)
+    report = replays.reparse(db_path, parse_workers=1)
 
     assert report.failed == [(urls[0], f"{urls[0]}: not a thread: the process parsing it stopped; run the job again to retry")]
     assert report.archived == urls[1:]
 
 
 def test_parse_processes_stopped_by_ctrl_c_drop_the_pages_they_have_not_begun():
-    with pytest.raises(KeyboardInterrupt), jobs._parse_processes(1) as processes:
+    with pytest.raises(KeyboardInterrupt), parsing.parse_processes(1) as processes:
         handed = [processes.submit(time.sleep, 0.2) for _ in range(10)]
         raise KeyboardInterrupt
     assert sum(future.cancelled() for future in handed) >= 7  # one parsing, one or two queued for it

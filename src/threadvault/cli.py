@@ -13,7 +13,7 @@ import click
 import sqlite_utils
 from tqdm import tqdm
 
-from threadvault import __version__, imports, jobs, store
+from threadvault import __version__, imports, jobs, parsing, replays, store
 from threadvault.errors import ThreadvaultError
 from threadvault.fetch import FetchSettings
 from threadvault.migrations import migrations
@@ -36,9 +36,9 @@ def db_option(command: Callable[..., Any]) -> Callable[..., Any]:
 
 def parse_workers_option(meanwhile: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     return click.option(
-        "--parse-workers", type=click.IntRange(0, 64), default=jobs.default_parse_workers,
+        "--parse-workers", type=click.IntRange(0, 64), default=parsing.default_workers,
         show_default="one per CPU beyond the first, at most 4",
-        help=f"Processes that parse pages while {meanwhile}, when there are {jobs.PARSE_POOL_FROM} URLs or more; "
+        help=f"Processes that parse pages while {meanwhile}, when there are {parsing.PARSE_POOL_FROM} URLs or more; "
         "0 parses them in this command's own process.",
     )
 
@@ -197,7 +197,7 @@ def reparse(db_path: Path, with_replies: bool, parse_workers: int) -> None:
         if not db_path.exists():
             raise click.ClickException(f"{db_path}: no archive here")
         with _progress(None, "Reparsing") as progress:
-            report = jobs.reparse(db_path, with_replies=with_replies, parse_workers=parse_workers, progress=progress)
+            report = replays.reparse(db_path, with_replies=with_replies, parse_workers=parse_workers, progress=progress)
     _summarise(report)
 
 

@@ -18,17 +18,8 @@ import sqlite_utils
 from threadvault import captures as capture_store
 from threadvault import sources, store
 from threadvault.errors import CaptureCorrupt, ThreadvaultError
-from threadvault.jobs import (
-    JobOptions,
-    Progress,
-    Replayed,
-    enqueue_one,
-    latest_capture_row,
-    mark,
-    now,
-    replaying,
-    warc_dir_for,
-)
+from threadvault.jobs import JobOptions, Progress, enqueue_one, latest_capture_row, mark, now, warc_dir_for
+from threadvault.replays import Replayed, replaying
 from threadvault.warcwriter import FileDigest, WarcWriter, import_uri
 
 
@@ -52,7 +43,7 @@ def import_file(db_path: Path, path: Path, *, forced_format: str | None = None, 
                 parse_workers: int = 0, progress: Progress | None = None) -> ImportReport:
     """Bring a collection into the archive: a WARC file through the sources, any other format through its
     reader.  A WARC file's pages are parsed by ``parse_workers`` processes when it holds enough of them
-    (jobs.PARSE_POOL_FROM)."""
+    (parsing.PARSE_POOL_FROM)."""
     progress = progress or (lambda *args, **kwargs: None)
     db = store.open_archive(db_path)
     if forced_format == WARC_FORMAT or (forced_format is None and capture_store.is_warc(path)):

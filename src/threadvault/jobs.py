@@ -1,4 +1,5 @@
-"""Loops that join the stages: the fetch job with its resumable queue, reparse and verify (imports: imports.py).
+"""Loops that join the stages: the fetch job with its resumable queue, and verify (reparse: replays.py;
+imports: imports.py; parsing in processes of their own: parsing.py).
 
 The queue is database state (table ``queue``): a URL is pending, done or
 failed (with the reason and the number of attempts).  Every capture is in a
@@ -16,15 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
-import multiprocessing
-import os
-import signal
-import tempfile
-import threading
-import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -36,7 +30,7 @@ from urllib.parse import SplitResult, urlsplit
 import sqlite_utils
 
 from threadvault import captures as capture_store
-from threadvault import sources, store
+from threadvault import parsing, sources, store
 from threadvault.captures import decode_body, read_capture
 from threadvault.errors import ArchiveBusy, CaptureCorrupt, FetchError, NotAThread, ThreadvaultError
 from threadvault.fetch import Exchange, Fetcher, FetchSettings, non_public_address
@@ -45,12 +39,6 @@ from threadvault.warcwriter import WarcWriter
 
 FORGOTTEN = "forgotten on request"  # the queue reason of a URL whose thread was forgotten (forget.py)
 MAX_PLAN_STEPS = 200  # fetch rounds for one URL: a safety net against a plan that never ends
-# A job of this many URLs or more parses its pages in processes of their own (JobOptions.parse_workers):
-# starting them, each importing the parsers, costs about what parsing this many pages does.
-PARSE_POOL_FROM = 32
-JOB_WATCH_INTERVAL = 0.2  # seconds between a parse process's checks that its job is still there
-PARSE_PROCESS_DIED = "the process parsing it stopped; run the job again to retry"
-PARSES_IN_HAND = 2  # URLs a replay keeps in the hands of each parse process: one parsing, one waiting
 
 
 @dataclass
@@ -67,13 +55,7 @@ class JobOptions:
     refetch: bool = False
     follow: bool = False
     with_replies: bool = False
-    parse_workers: int = 0  # processes parsing pages while the job fetches and stores; 0: the job parses them
-
-
-def default_parse_workers() -> int:
-    """A parse process for each CPU the job's own process leaves, at most four: parsing is most of a
-    fetch's CPU, and the job's process still fetches, writes the WARC files and stores."""
-    return max(0, min(4, (os.cpu_count() or 1) - 1))
+    parse_workers: int = 0  # processes parsing pages while the command stores (parsing.py); 0: it parses them
 
 
 Progress = Callable[..., None]  # progress(url, outcome, remaining=None) after each URL
@@ -226,10 +208,10 @@ class FetchJob:
         work: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
         for item in pending_urls(self.db):
             work.put_nowait(item)
-        parse_workers = self.options.parse_workers if work.qsize() >= PARSE_POOL_FROM else 0
+        parse_workers = self.options.parse_workers if work.qsize() >= parsing.PARSE_POOL_FROM else 0
         async with self.fetcher or Fetcher(self.settings) as fetcher:
             with (WarcWriter(warc_dir_for(self.db_path)) as warc, ThreadPoolExecutor(1, "warc") as thread,
-                  _parse_processes(parse_workers) as self.parsers):  # they end their pages before the job ends
+                  parsing.parse_processes(parse_workers) as self.parsers):  # they end their pages before the job ends
                 recorder = _Recorder(warc, thread)  # the thread ends its last record before the file closes
                 workers = [asyncio.create_task(self._worker(work, fetcher, recorder))
                            for _ in range(self.settings.concurrency)]
@@ -280,19 +262,20 @@ class FetchJob:
 
     async def _parse(self, source: sources.Source, url: str, captures: Mapping[str, Capture]) -> Thread | Listing:
         """The page parsed here, or by a parse process while this one goes on fetching."""
+        with_replies = self.options.with_replies
         if self.parsers is not None:
             try:
-                parsing = asyncio.get_running_loop().run_in_executor(
-                    self.parsers, _parse_by_name, source.NAME, url, captures, self.options)
+                parsed = asyncio.get_running_loop().run_in_executor(
+                    self.parsers, partial(parsing.parse_by_name, source.NAME, url, captures, with_replies=with_replies))
             except BrokenProcessPool:  # a parse process died (killed, out of memory): the job parses the rest
                 self.parsers = None
             else:
                 try:
-                    return await parsing
+                    return await parsed
                 except BrokenProcessPool:  # it died with this page in hand, maybe because of it: not parsed here
                     self.parsers = None
-                    raise NotAThread(url, PARSE_PROCESS_DIED) from None
-        return _parse(source, url, captures, self.options)
+                    raise NotAThread(url, parsing.PROCESS_DIED) from None
+        return parsing.parse(source, url, captures, with_replies=with_replies)
 
     async def _capture(self, url: str, fetcher: Fetcher, recorder: _Recorder) -> Capture:
         try:
@@ -331,7 +314,7 @@ class FetchJob:
             mark(self.db, url, "done", reason=outcome)
             self.report.listed.append(url)
             return outcome, new_work
-        saved = store.save_thread(self.db, result, captured_at=_latest(captures), capture_ids=_ids(captures))
+        saved = store.save_thread(self.db, result, captured_at=captured_at(captures), capture_ids=capture_ids(captures))
         if saved.forgotten:
             mark(self.db, url, "done", reason=FORGOTTEN)
             self.report.unchanged.append(url)
@@ -400,230 +383,6 @@ def latest_capture_row(
     return rows[0] if rows else None
 
 
-def capture_generations(db: sqlite_utils.Database, warc_dir: Path, url: str, source: sources.Source) -> Iterator[dict[str, Capture]]:
-    """Each time ``url`` was captured, oldest first: the captures as they stood after that fetch."""
-    first_step = source.plan(url, {})
-    if not first_step:
-        return
-    anchors = [row[0] for row in db.execute(
-        "SELECT DISTINCT fetched_at FROM captures WHERE url = ? ORDER BY fetched_at", [first_step[0]])]
-    seen: set[tuple[str, ...]] = set()
-    for bound in anchors[1:] + [None]:
-        captures = stored_captures(db, warc_dir, url, source, before=bound)
-        key = tuple(sorted(_ids(captures)))
-        if captures and key not in seen:
-            seen.add(key)
-            yield captures
-
-
-Replayed = tuple[str, int, str | None]  # a URL replayed: the threads saved, and the last error
-Parse = tuple[Mapping[str, Capture], Future[Thread | Listing]]  # captures, and their parsing: going on or done
-
-
-@contextmanager
-def replaying(db: sqlite_utils.Database, db_path: Path, options: JobOptions, url_count: int) -> Iterator[Replays]:
-    """Replays of so many URLs, with ``options.parse_workers`` parse processes if PARSE_POOL_FROM or more."""
-    workers = options.parse_workers if url_count >= PARSE_POOL_FROM else 0
-    with _parse_processes(workers) as parsers:
-        yield Replays(db, db_path, options, parsers, ahead=PARSES_IN_HAND * workers)
-
-
-class Replays:
-    """Replay stored captures URL after URL (a reparse, a WARC import): each URL's capture generations,
-    oldest first, are read and parsed and their threads saved, in the order the URLs are added.
-
-    Without parse processes a URL is replayed as it is added, one generation after the other.  With
-    them, its generations are read and handed to the processes at once, and saved once ``ahead`` more
-    URLs are in their hands.  ``add``, ``add_other`` and ``drain`` return the URLs replayed by then.
-    """
-
-    def __init__(self, db: sqlite_utils.Database, db_path: Path, options: JobOptions, parsers: Executor | None, *,
-                 ahead: int) -> None:
-        self.db, self.warc_dir, self.options, self.parsers, self.ahead = db, warc_dir_for(db_path), options, parsers, ahead
-        self._started: deque[tuple[str, Callable[[], tuple[int, str | None]]]] = deque()
-
-    def add(self, url: str, source_name: str) -> list[Replayed]:
-        parses = self._parses(url, source_name)
-        if self.parsers is not None:
-            parses = _read_ahead(parses)
-        return self.add_other(url, lambda: self._save(url, parses))
-
-    def add_other(self, url: str, replay: Callable[[], tuple[int, str | None]]) -> list[Replayed]:
-        """Replay a URL some other way (an imported file read again) in its turn, after those added before."""
-        self._started.append((url, replay))
-        return [self._finish_next() for _ in range(len(self._started) - self.ahead)]
-
-    def drain(self) -> list[Replayed]:
-        return [self._finish_next() for _ in range(len(self._started))]
-
-    def _finish_next(self) -> Replayed:
-        url, replay = self._started.popleft()
-        return (url, *replay())
-
-    def _parses(self, url: str, source_name: str) -> Iterator[Parse]:
-        """Each capture generation of the URL, oldest first, with its parsing."""
-        source = sources.by_name(source_name)
-        for captures in capture_generations(self.db, self.warc_dir, url, source):
-            yield captures, self._parse_later(source, url, captures)
-
-    def _parse_later(self, source: sources.Source, url: str, captures: Mapping[str, Capture]) -> Future[Thread | Listing]:
-        if self.parsers is not None:
-            try:
-                return self.parsers.submit(_parse_by_name, source.NAME, url, captures, self.options)
-            except BrokenProcessPool:  # a parse process died (killed, out of memory): the rest are parsed here
-                self.parsers = None
-        parsed: Future[Thread | Listing] = Future()  # done already; any error but a ThreadvaultError is a bug, raised
-        try:
-            parsed.set_result(_parse(source, url, captures, self.options))
-        except ThreadvaultError as error:
-            parsed.set_exception(error)
-        return parsed
-
-    def _save(self, url: str, parses: Iterator[Parse]) -> tuple[int, str | None]:
-        saved, last_error = 0, None
-        try:
-            for captures, parsed in parses:
-                try:
-                    result = parsed.result()
-                except NotAThread as error:  # e.g. an old capture of an error page
-                    last_error = str(error)
-                    continue
-                except BrokenProcessPool:  # the process died with it in hand, maybe because of it: not parsed here
-                    raise NotAThread(url, PARSE_PROCESS_DIED) from None
-                if isinstance(result, Thread):
-                    store.save_thread(self.db, result, captured_at=_latest(captures), capture_ids=_ids(captures))
-                    saved += 1
-        except ThreadvaultError as error:
-            return saved, str(error)
-        return saved, last_error
-
-
-def _read_ahead(parses: Iterator[Parse]) -> Iterator[Parse]:
-    """Every item at once, so that all their parsing starts, handed on later; an error reading them
-    is raised after the items read before it."""
-    read: list[Parse] = []
-    try:
-        read.extend(parses)
-    except ThreadvaultError as error:
-        failure: ThreadvaultError | None = error
-    else:
-        failure = None
-
-    def later() -> Iterator[Parse]:
-        yield from read
-        if failure:
-            raise failure
-
-    return later()
-
-
-def _replay_import(db: sqlite_utils.Database, db_path: Path, url: str, format_name: str,
-                   file_name: str) -> tuple[int, str | None]:
-    """Read an imported file again from its resource record and save its threads as of its import:
-    (threads saved, last error).  Bad records were reported by the import and are not again."""
-    row = latest_capture_row(db, url)
-    if row is None:
-        return 0, None  # purged on request (forget --purge-captures)
-    saved = 0
-    errors: list[ThreadvaultError] = []
-    try:
-        file_format = sources.format_by_name(format_name)
-        with _payload_file(db_path, row, file_name) as path:
-            threads = file_format.read(path, errors)
-            for _ in store.save_all(db, threads, captured_at=row["fetched_at"], capture_ids=[row["id"]]):
-                saved += 1
-    except ThreadvaultError as error:
-        return saved, str(error)
-    return saved, str(errors[-1]) if errors else None
-
-
-@contextmanager
-def _payload_file(db_path: Path, row: Mapping, file_name: str) -> Iterator[Path]:
-    """A stored file as a file of its own again, named as it was imported (readers want a path; a zip
-    must be seekable).  It is written beside the archive, which has room for it: /tmp may be memory."""
-    with tempfile.TemporaryDirectory(prefix=".threadvault-reparse-", dir=Path(db_path).parent) as scratch:
-        path = Path(scratch) / (Path(file_name).name or "import")
-        with open(path, "wb") as out:
-            capture_store.copy_payload(warc_dir_for(db_path), row, out)
-        yield path
-
-
-def reparse(db_path: Path, *, with_replies: bool = False, parse_workers: int = 0,
-            progress: Progress | None = None) -> JobReport:
-    """Rebuild threads and posts from the stored captures alone, replaying every capture in time order
-    and reading every imported file again; pages are parsed by ``parse_workers`` processes when there
-    are PARSE_POOL_FROM or more URLs to replay."""
-    db = store.open_archive(db_path)
-    progress = progress or (lambda *args, **kwargs: None)
-    report = JobReport()
-    formats = {file_format.NAME for file_format in sources.FORMATS}
-    done = db.execute("SELECT url, source, discovered_from FROM queue WHERE status = 'done' ORDER BY added_at, url").fetchall()
-    pages = sum(source_name not in formats for _, source_name, _ in done)
-    options = JobOptions(with_replies=with_replies, parse_workers=parse_workers)
-    with replaying(db, db_path, options, url_count=pages) as replays:
-        for url, source_name, discovered_from in done:
-            if source_name in formats:
-                replayed = replays.add_other(url, partial(_replay_import, db, db_path, url, source_name, discovered_from or ""))
-            else:
-                replayed = replays.add(url, source_name)
-            for done_url, saved, error in replayed:
-                _report_replay(report, progress, done_url, saved, error)
-        for url, saved, error in replays.drain():
-            _report_replay(report, progress, url, saved, error)
-    return report
-
-
-def _report_replay(report: JobReport, progress: Progress, url: str, saved: int, error: str | None) -> None:
-    if error and not saved:
-        report.failed.append((url, error))
-        progress(url, f"failed: {error}")
-    else:
-        (report.archived if saved else report.listed).append(url)
-        progress(url, f"reparsed {saved} capture sets")
-
-
-@contextmanager
-def _parse_processes(workers: int) -> Iterator[Executor | None]:
-    """Processes that parse pages for a fetch job or replays; None for none.  Spawned, not forked: the job
-    runs threads (the WARC writer's, the DNS lookups'), which a fork would copy mid-step."""
-    if workers == 0:
-        yield None
-        return
-    context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_serve_the_job, initargs=(os.getpid(),))
-    try:
-        yield pool
-    except BaseException:  # Ctrl-C, say: the pages not yet being parsed are dropped, not parsed for nothing
-        pool.shutdown(cancel_futures=True)
-        raise
-    finally:
-        pool.shutdown()
-
-
-def _serve_the_job(job: int) -> None:
-    """Set up a parse process.  Ctrl-C reaches every process of the terminal's job: the fetch job
-    stops and lets its parse processes finish the pages they hold.  A job killed outright cannot
-    stop them, so each watches for the job to be gone and ends then."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    threading.Thread(target=_end_with, args=(job,), name="watch the job", daemon=True).start()
-
-
-def _end_with(job: int) -> None:
-    while os.getppid() == job:  # a process whose parent dies is given another
-        time.sleep(JOB_WATCH_INTERVAL)
-    os._exit(0)
-
-
-def _parse_by_name(source_name: str, url: str, captures: Mapping[str, Capture], options: JobOptions) -> Thread | Listing:
-    return _parse(sources.by_name(source_name), url, captures, options)
-
-
-def _parse(source: sources.Source, url: str, captures: Mapping[str, Capture], options: JobOptions) -> Thread | Listing:
-    if options.with_replies and source.NAME in sources.REPLY_SOURCES:
-        return source.parse(url, captures, with_replies=True)  # type: ignore[call-arg]
-    return source.parse(url, captures)
-
-
 def mark(db: sqlite_utils.Database, url: str, status: str, *, reason: str | None = None, thread_id: str | None = None) -> None:
     with db.conn:
         db.execute(
@@ -633,11 +392,12 @@ def mark(db: sqlite_utils.Database, url: str, status: str, *, reason: str | None
         )
 
 
-def _latest(captures: Mapping[str, Capture]) -> str:
+def captured_at(captures: Mapping[str, Capture]) -> str:
+    """When the last of the captures was made: the time a thread parsed from them is saved as of."""
     return max(capture.fetched_at for capture in captures.values())
 
 
-def _ids(captures: Mapping[str, Capture]) -> list[str]:
+def capture_ids(captures: Mapping[str, Capture]) -> list[str]:
     return [capture.id for capture in captures.values() if capture.id]
 
 

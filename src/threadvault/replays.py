@@ -1,0 +1,219 @@
+"""Replays: threads rebuilt from the captures the archive holds, URL after URL (``reparse``, a WARC import).
+
+Each URL's capture generations (the captures as they stood after each fetch)
+are read back from the WARC files, oldest first, parsed and saved, as a fetch
+did; an imported file in a format is read again from its resource record.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Executor, Future
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from functools import partial
+from pathlib import Path
+
+import sqlite_utils
+
+from threadvault import captures as capture_store
+from threadvault import parsing, sources, store
+from threadvault.errors import NotAThread, ThreadvaultError
+from threadvault.jobs import (
+    JobOptions,
+    JobReport,
+    Progress,
+    capture_ids,
+    captured_at,
+    latest_capture_row,
+    stored_captures,
+    warc_dir_for,
+)
+from threadvault.model import Capture, Listing, Thread
+
+PARSES_IN_HAND = 2  # URLs a replay keeps in the hands of each parse process: one parsing, one waiting
+
+
+def capture_generations(db: sqlite_utils.Database, warc_dir: Path, url: str, source: sources.Source) -> Iterator[dict[str, Capture]]:
+    """Each time ``url`` was captured, oldest first: the captures as they stood after that fetch."""
+    first_step = source.plan(url, {})
+    if not first_step:
+        return
+    anchors = [row[0] for row in db.execute(
+        "SELECT DISTINCT fetched_at FROM captures WHERE url = ? ORDER BY fetched_at", [first_step[0]])]
+    seen: set[tuple[str, ...]] = set()
+    for bound in anchors[1:] + [None]:
+        captures = stored_captures(db, warc_dir, url, source, before=bound)
+        key = tuple(sorted(capture_ids(captures)))
+        if captures and key not in seen:
+            seen.add(key)
+            yield captures
+
+
+Replayed = tuple[str, int, str | None]  # a URL replayed: the threads saved, and the last error
+Parse = tuple[Mapping[str, Capture], Future[Thread | Listing]]  # captures, and their parsing: going on or done
+
+
+@contextmanager
+def replaying(db: sqlite_utils.Database, db_path: Path, options: JobOptions, url_count: int) -> Iterator[Replays]:
+    """Replays of so many URLs, with ``options.parse_workers`` parse processes if PARSE_POOL_FROM or more."""
+    workers = options.parse_workers if url_count >= parsing.PARSE_POOL_FROM else 0
+    with parsing.parse_processes(workers) as parsers:
+        yield Replays(db, db_path, options, parsers, ahead=PARSES_IN_HAND * workers)
+
+
+class Replays:
+    """Replay stored captures URL after URL (a reparse, a WARC import): each URL's capture generations,
+    oldest first, are read and parsed and their threads saved, in the order the URLs are added.
+
+    Without parse processes a URL is replayed as it is added, one generation after the other.  With
+    them, its generations are read and handed to the processes at once, and saved once ``ahead`` more
+    URLs are in their hands.  ``add``, ``add_other`` and ``drain`` return the URLs replayed by then.
+    """
+
+    def __init__(self, db: sqlite_utils.Database, db_path: Path, options: JobOptions, parsers: Executor | None, *,
+                 ahead: int) -> None:
+        self.db, self.warc_dir, self.options, self.parsers, self.ahead = db, warc_dir_for(db_path), options, parsers, ahead
+        self._started: deque[tuple[str, Callable[[], tuple[int, str | None]]]] = deque()
+
+    def add(self, url: str, source_name: str) -> list[Replayed]:
+        parses = self._parses(url, source_name)
+        if self.parsers is not None:
+            parses = _read_ahead(parses)
+        return self.add_other(url, lambda: self._save(url, parses))
+
+    def add_other(self, url: str, replay: Callable[[], tuple[int, str | None]]) -> list[Replayed]:
+        """Replay a URL some other way (an imported file read again) in its turn, after those added before."""
+        self._started.append((url, replay))
+        return [self._finish_next() for _ in range(len(self._started) - self.ahead)]
+
+    def drain(self) -> list[Replayed]:
+        return [self._finish_next() for _ in range(len(self._started))]
+
+    def _finish_next(self) -> Replayed:
+        url, replay = self._started.popleft()
+        return (url, *replay())
+
+    def _parses(self, url: str, source_name: str) -> Iterator[Parse]:
+        """Each capture generation of the URL, oldest first, with its parsing."""
+        source = sources.by_name(source_name)
+        for captures in capture_generations(self.db, self.warc_dir, url, source):
+            yield captures, self._parse_later(source, url, captures)
+
+    def _parse_later(self, source: sources.Source, url: str, captures: Mapping[str, Capture]) -> Future[Thread | Listing]:
+        with_replies = self.options.with_replies
+        if self.parsers is not None:
+            try:
+                return self.parsers.submit(parsing.parse_by_name, source.NAME, url, captures, with_replies=with_replies)
+            except BrokenProcessPool:  # a parse process died (killed, out of memory): the rest are parsed here
+                self.parsers = None
+        parsed: Future[Thread | Listing] = Future()  # done already; any error but a ThreadvaultError is a bug, raised
+        try:
+            parsed.set_result(parsing.parse(source, url, captures, with_replies=with_replies))
+        except ThreadvaultError as error:
+            parsed.set_exception(error)
+        return parsed
+
+    def _save(self, url: str, parses: Iterator[Parse]) -> tuple[int, str | None]:
+        saved, last_error = 0, None
+        try:
+            for captures, parsed in parses:
+                try:
+                    result = parsed.result()
+                except NotAThread as error:  # e.g. an old capture of an error page
+                    last_error = str(error)
+                    continue
+                except BrokenProcessPool:  # the process died with it in hand, maybe because of it: not parsed here
+                    raise NotAThread(url, parsing.PROCESS_DIED) from None
+                if isinstance(result, Thread):
+                    store.save_thread(self.db, result, captured_at=captured_at(captures), capture_ids=capture_ids(captures))
+                    saved += 1
+        except ThreadvaultError as error:
+            return saved, str(error)
+        return saved, last_error
+
+
+def _read_ahead(parses: Iterator[Parse]) -> Iterator[Parse]:
+    """Every item at once, so that all their parsing starts, handed on later; an error reading them
+    is raised after the items read before it."""
+    read: list[Parse] = []
+    try:
+        read.extend(parses)
+    except ThreadvaultError as error:
+        failure: ThreadvaultError | None = error
+    else:
+        failure = None
+
+    def later() -> Iterator[Parse]:
+        yield from read
+        if failure:
+            raise failure
+
+    return later()
+
+
+def _replay_import(db: sqlite_utils.Database, db_path: Path, url: str, format_name: str,
+                   file_name: str) -> tuple[int, str | None]:
+    """Read an imported file again from its resource record and save its threads as of its import:
+    (threads saved, last error).  Bad records were reported by the import and are not again."""
+    row = latest_capture_row(db, url)
+    if row is None:
+        return 0, None  # purged on request (forget --purge-captures)
+    saved = 0
+    errors: list[ThreadvaultError] = []
+    try:
+        file_format = sources.format_by_name(format_name)
+        with _payload_file(db_path, row, file_name) as path:
+            threads = file_format.read(path, errors)
+            for _ in store.save_all(db, threads, captured_at=row["fetched_at"], capture_ids=[row["id"]]):
+                saved += 1
+    except ThreadvaultError as error:
+        return saved, str(error)
+    return saved, str(errors[-1]) if errors else None
+
+
+@contextmanager
+def _payload_file(db_path: Path, row: Mapping, file_name: str) -> Iterator[Path]:
+    """A stored file as a file of its own again, named as it was imported (readers want a path; a zip
+    must be seekable).  It is written beside the archive, which has room for it: /tmp may be memory."""
+    with tempfile.TemporaryDirectory(prefix=".threadvault-reparse-", dir=Path(db_path).parent) as scratch:
+        path = Path(scratch) / (Path(file_name).name or "import")
+        with open(path, "wb") as out:
+            capture_store.copy_payload(warc_dir_for(db_path), row, out)
+        yield path
+
+
+def reparse(db_path: Path, *, with_replies: bool = False, parse_workers: int = 0,
+            progress: Progress | None = None) -> JobReport:
+    """Rebuild threads and posts from the stored captures alone, replaying every capture in time order
+    and reading every imported file again; pages are parsed by ``parse_workers`` processes when there
+    are PARSE_POOL_FROM or more URLs to replay."""
+    db = store.open_archive(db_path)
+    progress = progress or (lambda *args, **kwargs: None)
+    report = JobReport()
+    formats = {file_format.NAME for file_format in sources.FORMATS}
+    done = db.execute("SELECT url, source, discovered_from FROM queue WHERE status = 'done' ORDER BY added_at, url").fetchall()
+    pages = sum(source_name not in formats for _, source_name, _ in done)
+    options = JobOptions(with_replies=with_replies, parse_workers=parse_workers)
+    with replaying(db, db_path, options, url_count=pages) as replays:
+        for url, source_name, discovered_from in done:
+            if source_name in formats:
+                replayed = replays.add_other(url, partial(_replay_import, db, db_path, url, source_name, discovered_from or ""))
+            else:
+                replayed = replays.add(url, source_name)
+            for done_url, saved, error in replayed:
+                _report_replay(report, progress, done_url, saved, error)
+        for url, saved, error in replays.drain():
+            _report_replay(report, progress, url, saved, error)
+    return report
+
+
+def _report_replay(report: JobReport, progress: Progress, url: str, saved: int, error: str | None) -> None:
+    if error and not saved:
+        report.failed.append((url, error))
+        progress(url, f"failed: {error}")
+    else:
+        (report.archived if saved else report.listed).append(url)
+        progress(url, f"reparsed {saved} capture sets")
