@@ -449,16 +449,17 @@ def test_posts_of_an_import_point_at_its_resource_record(tmp_path):
 def test_an_import_saves_its_threads_in_batches_each_all_or_nothing(tmp_path, monkeypatch):
     monkeypatch.setattr(store, "SAVE_BATCH", 10)
     saved = []
-    real_save = store._save_thread
+    real_read = twarc.read
 
-    def save_until_the_25th(db, index, thread, *args):
-        if len(saved) == 24:
-            raise KeyboardInterrupt  # as Ctrl-C in the middle of the third batch
-        saved.append(thread.id)
-        return real_save(db, index, thread, *args)
+    def read_until_the_25th(path, errors=None):
+        for thread in real_read(path, errors):
+            if len(saved) == 24:
+                raise KeyboardInterrupt  # as Ctrl-C in the middle of the third batch
+            saved.append(thread.id)
+            yield thread
 
     db_path = tmp_path / "threadvault.db"
-    monkeypatch.setattr(store, "_save_thread", save_until_the_25th)
+    monkeypatch.setattr(twarc, "read", read_until_the_25th)
     with pytest.raises(KeyboardInterrupt):
         imports.import_file(db_path, TWARC)
     db = store.open_archive(db_path)
@@ -466,7 +467,7 @@ def test_an_import_saves_its_threads_in_batches_each_all_or_nothing(tmp_path, mo
     db.execute("INSERT INTO posts_fts (posts_fts, rank) VALUES ('integrity-check', 1)")
     assert db.execute("SELECT count(*) FROM posts_fts_docsize").fetchone() == (db["posts"].count,)
 
-    monkeypatch.setattr(store, "_save_thread", real_save)
+    monkeypatch.setattr(twarc, "read", real_read)
     again = imports.import_file(db_path, TWARC)
     assert (again.saved, again.unchanged) == (79, 20)
 

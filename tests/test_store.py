@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import random
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -595,3 +596,55 @@ def test_a_failing_batch_leaves_nothing(db: sqlite_utils.Database) -> None:
         store.save_threads(db, [(thread(post(30, "first of the batch")), T2, []), (broken, T2, [])])
 
     assert snapshot(db) == before
+
+
+def random_saves(seed: int) -> list[tuple[Thread, str, list[str]]]:
+    """Saves drawn from a small pool of ids, so that new threads mix with re-captures, a reply turns up in
+    another thread, a post repeats within a thread, authors differ in what they fill, and texts change."""
+    rng = random.Random(seed)
+    authors = [QUINN, OTHER, replace(OTHER, display_name="Some One"), Author("twitter:third", "twitter", "third", url=None)]
+    saves = []
+    for number in range(60):
+        root = rng.randrange(40)
+        count = rng.choice((1, 1, 1, 2, 3))
+        ids = [root] + [rng.randrange(40) if rng.random() < 0.15 else 100 + rng.randrange(200) for _ in range(count - 1)]
+        ids += ids[-1:] * (rng.random() < 0.1)  # a post twice in one thread
+        posts = []
+        for position, n in enumerate(ids, 1):
+            text = rng.choice([f"words {n}", f"words {n} edited", f"more #Tag{n % 5} {n}", None, "cut \ud83d here"])
+            posts.append(post(n, text, author=rng.choice(authors), position=position if rng.random() < 0.9 else None,
+                              missing=text is None and rng.random() < 0.5, hashtags=(f"Tag{n % 5}",) * (n % 2),
+                              mentions=("simonw",) * (n % 3 == 0), created_at=f"2020-01-{1 + n % 28:02d}T00:00:00Z",
+                              links=(Link(f"https://example.org/{n}", f"example.org/{n}…"),) * (n % 4 == 0),
+                              media=(Media(f"https://pbs.twimg.com/media/{n}.jpg", "image"),) * (n % 5 == 0)))
+        at = rng.choice((T1, T2, T3))
+        saves.append((thread(*posts), at, [f"<urn:uuid:r{seed}-{number}>"]))
+    return saves
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_batches_save_as_their_threads_would_one_after_another(tmp_path: Path, seed: int,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store, "NEW_THREADS_AT_ONCE", 3 if seed % 4 < 2 else 50)  # new threads written 3 at a time, or all
+    one_by_one, batched = (store.open_archive(tmp_path / name / "threadvault.db") for name in ("one", "batch"))
+    if seed % 2:
+        for db in (one_by_one, batched):
+            forget(db, "post", tweet(7))
+    saves = random_saves(seed)
+    singles = [store.save_thread(one_by_one, item, captured_at=at, capture_ids=ids) for item, at, ids in saves]
+
+    rng = random.Random(seed)
+    results, first = [], 0
+    while first < len(saves):
+        size = rng.randint(1, 20)
+        results += store.save_threads(batched, saves[first:first + size])
+        first += size
+
+    assert results == singles
+    assert {name: sorted(rows, key=repr) for name, rows in snapshot(batched).items() if not name.endswith(("_data", "_idx", "_migrations"))} \
+        == {name: sorted(rows, key=repr) for name, rows in snapshot(one_by_one).items() if not name.endswith(("_data", "_idx", "_migrations"))}
+    for words in ("words", "edited", "Tag1", "more", "cut"):
+        assert sorted(search(batched, words)) == sorted(search(one_by_one, words)), words
+    for name in ("posts", "threads"):
+        batched.execute(f"INSERT INTO {name}_fts ({name}_fts, rank) VALUES ('integrity-check', 1)")
+    assert miscounted_hashtags(batched) == []

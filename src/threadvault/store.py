@@ -1,4 +1,4 @@
-"""Write threads into the archive: a merge-upsert of one thread in one transaction.
+"""Write threads into the archive: a merge-upsert of one thread in one transaction, or of a batch.
 
 How a capture merges with what the archive already holds:
 
@@ -41,6 +41,7 @@ DEFAULT_DB = Path("db/threadvault.db")
 # Threads a transaction when many are saved together: most threads in a collection are one post, and
 # a commit, or a write of the search index, costs more than saving one.
 SAVE_BATCH = 200
+NEW_THREADS_AT_ONCE = 50  # threads new to the archive written together (NewThreads): enough to spare the statements
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # in a Python str every surrogate is a lone one
 T = TypeVar("T")
 TITLE_WIDTH = 80
@@ -159,6 +160,7 @@ UPDATE threads SET (post_count, first_post_at, last_post_at) = (
 """
 
 ANY_FORGOTTEN = "SELECT 1 FROM forgotten LIMIT 1"
+ARCHIVED = f"SELECT EXISTS (SELECT 1 FROM threads WHERE id = :thread) OR EXISTS (SELECT 1 FROM posts WHERE id IN {IN_IDS})"
 FORGOTTEN = """
 SELECT kind, id FROM forgotten
 WHERE (kind = 'thread' AND id = :thread) OR (kind = 'post' AND id IN (SELECT value FROM json_each(:posts)))
@@ -276,13 +278,84 @@ def save_thread(
 def save_threads(db: sqlite_utils.Database, saves: Iterable[tuple[Thread, str, Sequence[str]]]) -> list[SaveResult]:
     """Merge parsed threads, given as (thread, captured_at, capture_ids) and taken one at a time, in one
     transaction: each as ``save_thread`` would after the ones before it, and all or nothing.  Faster
-    than a transaction of ``save_thread`` calls: the search index is written once, for the whole batch."""
+    than a transaction of ``save_thread`` calls: the search index is written once, for the whole batch,
+    and threads new to the archive are written together (``NewThreads``)."""
     index = SearchIndexWrites()
+    new = NewThreads(db, index)
+    results = []
     with db.atomic():
-        results = [_save_one(db, thread, captured_at, capture_ids, then=index.extend)
-                   for thread, captured_at, capture_ids in saves]
+        for thread, captured_at, capture_ids in saves:
+            kept = without_forgotten(db, thread)
+            if kept is None:
+                results.append(SaveResult(thread.id, 0, 0, unchanged=True, forgotten=True))
+                continue
+            result = new.take(kept, captured_at, capture_ids)
+            if result is None:  # it meets what is archived: merged once the new threads before it are written
+                new.write()
+                result = _save_one(db, kept, captured_at, capture_ids, then=index.extend)
+            results.append(result)
+        new.write()
         index.write(db)
     return results
+
+
+class NewThreads:
+    """Threads of a batch that meet nothing archived, nor any thread taken before them: no merge rule
+    applies to their rows, so they are written together, one statement a table for all of them, as
+    saving them one after another would leave them.  (Most threads of a collection are one post: the
+    statements, not the rows, were most of their cost.)"""
+
+    def __init__(self, db: sqlite_utils.Database, index: SearchIndexWrites) -> None:
+        self.db, self.index = db, index
+        self.threads: list[tuple[Thread, str, Sequence[str]]] = []
+        self.ids: set[str] = set()  # the thread and post ids of those taken
+
+    def take(self, thread: Thread, captured_at: str, capture_ids: Sequence[str]) -> SaveResult | None:
+        """The thread's result if it is new, kept to be written with the others; None if it is not."""
+        post_ids = [post.id for post in thread.posts]
+        ids = {thread.id, *post_ids}
+        if len(set(post_ids)) < len(post_ids) or not ids.isdisjoint(self.ids) or _archived(self.db, thread.id, post_ids):
+            return None
+        self.threads.append((thread, captured_at, capture_ids))
+        self.ids |= ids
+        if len(self.threads) == NEW_THREADS_AT_ONCE:
+            self.write()
+        return SaveResult(thread.id, len(post_ids), 0, unchanged=False)
+
+    def write(self) -> None:
+        """Write the threads taken, noting them for the search index."""
+        threads, self.threads, self.ids = self.threads, [], set()
+        if not threads:
+            return
+        try:
+            with self.db.atomic():
+                self._insert(threads)
+        except UnicodeEncodeError:  # a lone surrogate: saved one at a time, which replaces it
+            for thread, captured_at, capture_ids in threads:
+                _save_one(self.db, thread, captured_at, capture_ids, then=self.index.extend)
+            return
+        for thread, _, _ in threads:
+            self.index.add_new("threads", thread.id)
+            for post in thread.posts:
+                self.index.add_new("posts", post.id)
+
+    def _insert(self, threads: list[tuple[Thread, str, Sequence[str]]]) -> None:
+        conn = self.db.conn
+        authors = dict.fromkeys(author for thread, _, _ in threads
+                                for author in (thread.author, *(post.author for post in thread.posts)) if author)
+        conn.executemany(UPSERT_AUTHOR, [_author_row(author) for author in authors])
+        conn.executemany(UPSERT_THREAD, [_thread_row(thread, captured_at) for thread, captured_at, _ in threads])
+        conn.executemany(UPSERT_POST, [_post_row(post, thread, captured_at, _capture_of(post, capture_ids))
+                                       for thread, captured_at, capture_ids in threads for post in thread.posts])
+        _save_entities(self.db, [post for thread, _, _ in threads for post in thread.posts], stored={})
+        conn.executemany(INSERT_THREAD_CAPTURE, [(thread.id, capture_id) for thread, _, capture_ids in threads
+                                                 for capture_id in capture_ids])
+        conn.execute(COUNT_POSTS, {"ids": json.dumps(sorted(thread.id for thread, _, _ in threads))})
+
+
+def _archived(db: sqlite_utils.Database, thread_id: str, post_ids: Sequence[str]) -> bool:
+    """Whether the thread, or one of these posts, is in the archive already."""
+    return db.conn.execute(ARCHIVED, {"thread": thread_id, "ids": json.dumps(post_ids)}).fetchone()[0] == 1
 
 
 def save_all(db: sqlite_utils.Database, threads: Iterable[Thread], *, captured_at: str,
