@@ -602,35 +602,42 @@ async def _fetch(db_path, urls, options):
 
 
 class DeadProcesses(Executor):
-    """As a pool whose process was killed (out of memory, say) with the first page handed to it: that
-    page fails, and the pool takes no more, as a ProcessPoolExecutor then does."""
+    """As a pool whose process was killed (out of memory, say) with the page handed to it after ``parsed``
+    others: that page fails, and the pool takes no more, as a ProcessPoolExecutor then does."""
 
-    def __init__(self):
-        self.broken = False
+    def __init__(self, parsed=0):
+        self.parsed, self.broken = parsed, False
 
     def submit(self, fn, *args, **kwargs):
         if self.broken:
             raise BrokenProcessPool("A child process terminated abruptly, the process pool is not usable anymore")
-        self.broken = True
         future = Future()
-        future.set_exception(BrokenProcessPool("A process in the process pool was terminated abruptly"))
+        if self.parsed:
+            self.parsed -= 1
+            future.set_result(fn(*args, **kwargs))
+        else:
+            self.broken = True
+            future.set_exception(BrokenProcessPool("A process in the process pool was terminated abruptly"))
         return future
 
 
-@contextmanager
-def dead_processes(workers):
-    yield DeadProcesses()
+def dying_processes(parsed=0):
+    @contextmanager
+    def processes(workers):
+        yield DeadProcesses(parsed)
+
+    return processes
 
 
 def test_a_parse_process_that_dies_costs_one_page_and_the_job_parses_the_rest(httpserver, tmp_path, monkeypatch):
     urls = serve_threads(httpserver, [generated_thread(n, posts=2) for n in range(2)])
     monkeypatch.setattr(parsing, "PARSE_POOL_FROM", 1)
-    monkeypatch.setattr(parsing, "parse_processes", dead_processes)
+    monkeypatch.setattr(parsing, "parse_processes", dying_processes())
     settings = replace(SETTINGS, concurrency=1)
     jobs.enqueue(store.open_archive(tmp_path / "threadvault.db"), urls, forced_source="threadreaderapp")
     report = asyncio.run(jobs.FetchJob(tmp_path / "threadvault.db", settings, jobs.JobOptions(parse_workers=1)).run())
 
-    assert report.failed == [(urls[0], f"{urls[0]}: not a thread: the process parsing it stopped; run the job again to retry")]
+    assert report.failed == [(urls[0], f"{urls[0]}: not a thread: the process parsing it stopped; run the command again to retry")]
     assert report.archived == [urls[1]]
 
 
@@ -741,32 +748,43 @@ def test_a_replay_hands_the_processes_only_a_few_urls_ahead_of_the_one_it_saves(
     assert handed_when_saved == [min(done + 1 + ahead, 12) for done in range(12)]
 
 
-def test_a_warc_import_stopped_by_ctrl_c_leaves_no_url_pending(httpserver, tmp_path, monkeypatch):
-    """A pending URL would be fetched from the network by the next fetch job."""
+def test_a_warc_import_stopped_by_ctrl_c_leaves_no_url_pending_and_no_thread_unqueued(httpserver, tmp_path, monkeypatch):
+    """A pending URL would be fetched from the network by the next fetch job; a thread without its queue
+    row would be left out of reparse."""
     crawled(httpserver, tmp_path / "crawl" / "threadvault.db", 8)
     [warc] = (tmp_path / "crawl" / "warc").glob("*.warc.gz")
     monkeypatch.setattr(parsing, "PARSE_POOL_FROM", 2)
     monkeypatch.setattr(parsing, "parse_processes", counting_processes)
 
-    def ctrl_c(url, outcome):
-        raise KeyboardInterrupt
+    replayed = []
+
+    def ctrl_c_at_the_third(url, outcome):
+        replayed.append(url)
+        if len(replayed) == 3:
+            raise KeyboardInterrupt
 
     db_path = tmp_path / "threadvault.db"
     with pytest.raises(KeyboardInterrupt):
-        imports.import_file(db_path, warc, forced_source="threadreaderapp", parse_workers=2, progress=ctrl_c)
+        imports.import_file(db_path, warc, forced_source="threadreaderapp", parse_workers=2, progress=ctrl_c_at_the_third)
 
-    assert [row["status"] for row in store.open_archive(db_path)["queue"].rows] == ["done"]
+    db = store.open_archive(db_path)
+    assert [(row["url"], row["status"]) for row in db["queue"].rows] == [(url, "done") for url in replayed]
+    assert db["threads"].count == 3  # each with its queue row, through which reparse finds it
 
 
 def test_a_parse_process_that_dies_costs_a_reparse_its_url_and_it_parses_the_rest(httpserver, tmp_path, monkeypatch):
+    """The first URL, captured twice, loses its newer capture with the process: it fails whole, to be
+    replayed again, though its older one was parsed and saved."""
     db_path = tmp_path / "threadvault.db"
-    urls = crawled(httpserver, db_path, 3)
+    urls = serve_threads(httpserver, [generated_thread(n, posts=2) for n in range(3)])
+    run_job(db_path, urls[:1], at=datetime(2026, 1, 1, tzinfo=timezone.utc))
+    run_job(db_path, urls, refetch=True, at=datetime(2026, 1, 2, tzinfo=timezone.utc))
     without_parsed_rows(db_path)
     monkeypatch.setattr(parsing, "PARSE_POOL_FROM", 1)
-    monkeypatch.setattr(parsing, "parse_processes", dead_processes)
+    monkeypatch.setattr(parsing, "parse_processes", dying_processes(parsed=1))
     report = replays.reparse(db_path, parse_workers=1)
 
-    assert report.failed == [(urls[0], f"{urls[0]}: not a thread: the process parsing it stopped; run the job again to retry")]
+    assert report.failed == [(urls[0], f"{urls[0]}: not a thread: the process parsing it stopped; run the command again to retry")]
     assert report.archived == urls[1:]
 
 

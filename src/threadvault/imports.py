@@ -19,7 +19,7 @@ from threadvault import captures as capture_store
 from threadvault import sources, store
 from threadvault.errors import CaptureCorrupt, ThreadvaultError
 from threadvault.jobs import JobOptions, Progress, enqueue_one, latest_capture_row, mark, now, warc_dir_for
-from threadvault.replays import Replayed, replaying
+from threadvault.replays import replaying
 from threadvault.warcwriter import FileDigest, WarcWriter, import_uri
 
 
@@ -123,18 +123,9 @@ def _import_warc(db: sqlite_utils.Database, db_path: Path, path: Path, forced_so
     report.errors.extend(damaged)
     if other_records.get("revisit"):
         report.skipped["revisit records"] = other_records["revisit"]
-    with replaying(db, db_path, JobOptions(parse_workers=parse_workers), url_count=len(thread_urls)) as replays:
-        for url, source_name in thread_urls.items():
-            _mark_replayed(db, report, progress, thread_urls, str(path), replays.add(url, source_name))
-        _mark_replayed(db, report, progress, thread_urls, str(path), replays.drain())
-    return report
 
-
-def _mark_replayed(db: sqlite_utils.Database, report: ImportReport, progress: Progress, thread_urls: dict[str, str],
-                   path: str, replayed: list[Replayed]) -> None:
-    """Queue the URLs replayed, marked done or failed (never left pending, for a fetch to take)."""
-    for url, saved, error in replayed:
-        enqueue_one(db, url, thread_urls[url], refetch=False, discovered_from=path)
+    def replayed(url: str, saved: int, error: str | None) -> None:  # queued only now: never left pending for a fetch
+        enqueue_one(db, url, thread_urls[url], refetch=False, discovered_from=str(path))
         if saved:
             mark(db, url, "done")
             report.saved += 1
@@ -143,6 +134,12 @@ def _mark_replayed(db: sqlite_utils.Database, report: ImportReport, progress: Pr
             mark(db, url, "failed", reason=reason)
             report.errors.append(ThreadvaultError(reason))
         progress(url, "saved" if saved else "failed")
+
+    options = JobOptions(parse_workers=parse_workers)
+    with replaying(db, db_path, options, url_count=len(thread_urls), replayed=replayed) as replays:
+        for url, source_name in thread_urls.items():
+            replays.add(url, source_name)
+    return report
 
 
 def _count(counter: dict[str, int], reason: str) -> None:

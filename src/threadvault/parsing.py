@@ -23,7 +23,7 @@ from threadvault.model import Capture, Listing, Thread
 # importing the parsers, costs about what parsing this many pages does.
 PARSE_POOL_FROM = 32
 COMMAND_WATCH_INTERVAL = 0.2  # seconds between a parse process's checks that its command is still there
-PROCESS_DIED = "the process parsing it stopped; run the job again to retry"
+PROCESS_DIED = "the process parsing it stopped; run the command again to retry"
 
 
 def default_workers() -> int:

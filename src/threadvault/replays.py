@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tempfile
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Executor, Future
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
@@ -33,7 +33,7 @@ from threadvault.jobs import (
 )
 from threadvault.model import Capture, Listing, Thread
 
-PARSES_IN_HAND = 2  # URLs a replay keeps in the hands of each parse process: one parsing, one waiting
+PARSES_IN_HAND = 2  # pages a replay keeps in the hands of each parse process: one parsing, one waiting
 
 
 def capture_generations(db: sqlite_utils.Database, warc_dir: Path, url: str, source: sources.Source) -> Iterator[dict[str, Capture]]:
@@ -52,49 +52,71 @@ def capture_generations(db: sqlite_utils.Database, warc_dir: Path, url: str, sou
             yield captures
 
 
-Replayed = tuple[str, int, str | None]  # a URL replayed: the threads saved, and the last error
 Parse = tuple[Mapping[str, Capture], Future[Thread | Listing]]  # captures, and their parsing: going on or done
+# Told of each URL once it is replayed: the threads saved (none if it must be replayed again), and the last error.
+Replayed = Callable[[str, int, str | None], None]
 
 
 @contextmanager
-def replaying(db: sqlite_utils.Database, db_path: Path, options: JobOptions, url_count: int) -> Iterator[Replays]:
-    """Replays of so many URLs, with ``options.parse_workers`` parse processes if PARSE_POOL_FROM or more."""
+def replaying(db: sqlite_utils.Database, db_path: Path, options: JobOptions, *, url_count: int,
+              replayed: Replayed) -> Iterator[Replays]:
+    """Replays of so many URLs, with ``options.parse_workers`` parse processes if PARSE_POOL_FROM or more;
+    the URLs still in hand are replayed when the block ends, unless it ends by an error (Ctrl-C)."""
     workers = options.parse_workers if url_count >= parsing.PARSE_POOL_FROM else 0
     with parsing.parse_processes(workers) as parsers:
-        yield Replays(db, db_path, options, parsers, ahead=PARSES_IN_HAND * workers)
+        replays = Replays(db, db_path, options, parsers, replayed, pages_ahead=PARSES_IN_HAND * workers)
+        yield replays
+        replays.drain()
 
 
 class Replays:
     """Replay stored captures URL after URL (a reparse, a WARC import): each URL's capture generations,
-    oldest first, are read and parsed and their threads saved, in the order the URLs are added.
+    oldest first, are read and parsed and their threads saved, in the order the URLs are added, and
+    ``replayed`` is told of the URL at once.
 
     Without parse processes a URL is replayed as it is added, one generation after the other.  With
-    them, its generations are read and handed to the processes at once, and saved once ``ahead`` more
-    URLs are in their hands.  ``add``, ``add_other`` and ``drain`` return the URLs replayed by then.
+    them, its generations are read and handed to the processes at once, and saved once ``pages_ahead``
+    more pages are in their hands.  A page lost with a parse process that died fails its URL, to be
+    replayed again by the next run; the pages not yet handed over are parsed here.
     """
 
-    def __init__(self, db: sqlite_utils.Database, db_path: Path, options: JobOptions, parsers: Executor | None, *,
-                 ahead: int) -> None:
-        self.db, self.warc_dir, self.options, self.parsers, self.ahead = db, warc_dir_for(db_path), options, parsers, ahead
-        self._started: deque[tuple[str, Callable[[], tuple[int, str | None]]]] = deque()
+    def __init__(self, db: sqlite_utils.Database, db_path: Path, options: JobOptions, parsers: Executor | None,
+                 replayed: Replayed, *, pages_ahead: int) -> None:
+        self.db, self.warc_dir, self.options, self.parsers = db, warc_dir_for(db_path), options, parsers
+        self.replayed, self.pages_ahead = replayed, pages_ahead
+        self._started: deque[tuple[str, int, Callable[[], tuple[int, str | None]]]] = deque()  # url, pages, replay
+        self._pages = 0  # in the parse processes' hands
 
-    def add(self, url: str, source_name: str) -> list[Replayed]:
-        parses = self._parses(url, source_name)
-        if self.parsers is not None:
-            parses = _read_ahead(parses)
-        return self.add_other(url, lambda: self._save(url, parses))
+    def add(self, url: str, source_name: str) -> None:
+        if self.parsers is None:
+            self._queue(url, 0, lambda: self._save(url, self._parses(url, source_name)))
+            return
+        parses: list[Parse] = []
+        failure = None
+        try:
+            parses.extend(self._parses(url, source_name))
+        except ThreadvaultError as error:  # the generations read before it are still saved
+            failure = error
+        self._queue(url, len(parses), lambda: self._save(url, parses, failure))
 
-    def add_other(self, url: str, replay: Callable[[], tuple[int, str | None]]) -> list[Replayed]:
+    def add_other(self, url: str, replay: Callable[[], tuple[int, str | None]]) -> None:
         """Replay a URL some other way (an imported file read again) in its turn, after those added before."""
-        self._started.append((url, replay))
-        return [self._finish_next() for _ in range(len(self._started) - self.ahead)]
+        self._queue(url, 0, replay)
 
-    def drain(self) -> list[Replayed]:
-        return [self._finish_next() for _ in range(len(self._started))]
+    def drain(self) -> None:
+        while self._started:
+            self._replay_next()
 
-    def _finish_next(self) -> Replayed:
-        url, replay = self._started.popleft()
-        return (url, *replay())
+    def _queue(self, url: str, pages: int, replay: Callable[[], tuple[int, str | None]]) -> None:
+        self._started.append((url, pages, replay))
+        self._pages += pages
+        while self._started and (self.parsers is None or self._pages > self.pages_ahead):
+            self._replay_next()
+
+    def _replay_next(self) -> None:
+        url, pages, replay = self._started.popleft()
+        self._pages -= pages
+        self.replayed(url, *replay())
 
     def _parses(self, url: str, source_name: str) -> Iterator[Parse]:
         """Each capture generation of the URL, oldest first, with its parsing."""
@@ -116,7 +138,8 @@ class Replays:
             parsed.set_exception(error)
         return parsed
 
-    def _save(self, url: str, parses: Iterator[Parse]) -> tuple[int, str | None]:
+    def _save(self, url: str, parses: Iterable[Parse], failure: ThreadvaultError | None = None) -> tuple[int, str | None]:
+        """Save each generation's thread; ``failure``: an error reading the generations after these."""
         saved, last_error = 0, None
         try:
             for captures, parsed in parses:
@@ -125,33 +148,16 @@ class Replays:
                 except NotAThread as error:  # e.g. an old capture of an error page
                     last_error = str(error)
                     continue
-                except BrokenProcessPool:  # the process died with it in hand, maybe because of it: not parsed here
-                    raise NotAThread(url, parsing.PROCESS_DIED) from None
+                except BrokenProcessPool:  # lost with a process that died, maybe because of it: not parsed here
+                    return 0, str(NotAThread(url, parsing.PROCESS_DIED))
                 if isinstance(result, Thread):
                     store.save_thread(self.db, result, captured_at=captured_at(captures), capture_ids=capture_ids(captures))
                     saved += 1
+            if failure:
+                raise failure
         except ThreadvaultError as error:
             return saved, str(error)
         return saved, last_error
-
-
-def _read_ahead(parses: Iterator[Parse]) -> Iterator[Parse]:
-    """Every item at once, so that all their parsing starts, handed on later; an error reading them
-    is raised after the items read before it."""
-    read: list[Parse] = []
-    try:
-        read.extend(parses)
-    except ThreadvaultError as error:
-        failure: ThreadvaultError | None = error
-    else:
-        failure = None
-
-    def later() -> Iterator[Parse]:
-        yield from read
-        if failure:
-            raise failure
-
-    return later()
 
 
 def _replay_import(db: sqlite_utils.Database, db_path: Path, url: str, format_name: str,
@@ -197,16 +203,13 @@ def reparse(db_path: Path, *, with_replies: bool = False, parse_workers: int = 0
     done = db.execute("SELECT url, source, discovered_from FROM queue WHERE status = 'done' ORDER BY added_at, url").fetchall()
     pages = sum(source_name not in formats for _, source_name, _ in done)
     options = JobOptions(with_replies=with_replies, parse_workers=parse_workers)
-    with replaying(db, db_path, options, url_count=pages) as replays:
+    replayed = partial(_report_replay, report, progress)
+    with replaying(db, db_path, options, url_count=pages, replayed=replayed) as replays:
         for url, source_name, discovered_from in done:
             if source_name in formats:
-                replayed = replays.add_other(url, partial(_replay_import, db, db_path, url, source_name, discovered_from or ""))
+                replays.add_other(url, partial(_replay_import, db, db_path, url, source_name, discovered_from or ""))
             else:
-                replayed = replays.add(url, source_name)
-            for done_url, saved, error in replayed:
-                _report_replay(report, progress, done_url, saved, error)
-        for url, saved, error in replays.drain():
-            _report_replay(report, progress, url, saved, error)
+                replays.add(url, source_name)
     return report
 
 
