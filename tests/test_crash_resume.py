@@ -50,6 +50,12 @@ def fetch_command(db_path: Path, urls_file: Path) -> list[str]:
     ]
 
 
+def write_urls_file(folder: Path, site: Site, threads: list) -> Path:
+    path = folder / "urls.txt"
+    path.write_text("".join(site.url(thread) + "\n" for thread in threads))
+    return path
+
+
 def run_and_kill(command: list[str], site: Site, db_path: Path, rng: random.Random) -> Run:
     """Start the job and SIGKILL it at a random moment, unless it finishes first.
 
@@ -113,9 +119,7 @@ def test_a_job_killed_at_random_moments_archives_every_thread_exactly_once(tmp_p
     threads = [generated_thread(index, posts=POSTS) for index in range(THREADS)]
     db_path = tmp_path / "threadvault.db"
     with serve_threads(threads) as site:
-        urls_file = tmp_path / "urls.txt"
-        urls_file.write_text("".join(site.url(thread) + "\n" for thread in threads))
-        command = fetch_command(db_path, urls_file)
+        command = fetch_command(db_path, write_urls_file(tmp_path, site, threads))
         runs = []
         while sum(run.killed for run in runs) < KILLS:
             runs.append(run_and_kill(command, site, db_path, rng))
@@ -177,16 +181,10 @@ def test_a_killed_job_leaves_no_parse_process_behind(tmp_path):
     threads = [generated_thread(index, posts=POSTS) for index in range(40)]
     db_path = tmp_path / "threadvault.db"
     with serve_threads(threads) as site:
-        urls_file = tmp_path / "urls.txt"
-        urls_file.write_text("".join(site.url(thread) + "\n" for thread in threads))
-        command = [*fetch_command(db_path, urls_file), "--parse-workers", "2"]
+        command = [*fetch_command(db_path, write_urls_file(tmp_path, site, threads)), "--parse-workers", "2"]
         job = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
         _wait(job, lambda: site.served >= 10)  # pages are being parsed by the parse processes
-        job.send_signal(signal.SIGKILL)
-        job.communicate(timeout=60)  # returns once nothing holds the job's stderr open
-        deadline = time.monotonic() + 10
-        while _any_process_in_group(job.pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        _kill_and_wait_for_its_group(job)
 
     assert job.returncode == -signal.SIGKILL
     assert not _any_process_in_group(job.pid)
@@ -196,9 +194,8 @@ def test_a_killed_reparse_leaves_no_parse_process_behind_and_a_rerun_rebuilds_it
     threads = [generated_thread(index, posts=POSTS) for index in range(40)]
     db_path = tmp_path / "threadvault.db"
     with serve_threads(threads) as site:
-        urls_file = tmp_path / "urls.txt"
-        urls_file.write_text("".join(site.url(thread) + "\n" for thread in threads))
-        subprocess.run(fetch_command(db_path, urls_file), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(fetch_command(db_path, write_urls_file(tmp_path, site, threads)), check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     rebuilt = {  # what the reparse writes again (a link's id is a rowid, and may change)
         table: f"SELECT {columns} FROM {table}" for table, columns in (
             ("post_hashtags", "*"), ("mentions", "*"), ("links", "post_id, url, display_text"), ("media", "*"),
@@ -216,11 +213,7 @@ def test_a_killed_reparse_leaves_no_parse_process_behind_and_a_rerun_rebuilds_it
     command = [sys.executable, "-m", "threadvault", "reparse", "--db", str(db_path), "--parse-workers", "2"]
     reparse = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     _wait(reparse, lambda: rewritten() >= 5 * POSTS)  # pages are being parsed by the parse processes
-    reparse.send_signal(signal.SIGKILL)
-    reparse.communicate(timeout=60)
-    deadline = time.monotonic() + 10
-    while _any_process_in_group(reparse.pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    _kill_and_wait_for_its_group(reparse)
 
     assert reparse.returncode == -signal.SIGKILL
     assert not _any_process_in_group(reparse.pid)
@@ -228,6 +221,15 @@ def test_a_killed_reparse_leaves_no_parse_process_behind_and_a_rerun_rebuilds_it
     subprocess.run([*command[:-2], "--parse-workers", "1"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     with sqlite3.connect(db_path) as conn:
         assert {table: sorted(conn.execute(query)) for table, query in rebuilt.items()} == before
+
+
+def _kill_and_wait_for_its_group(process: subprocess.Popen) -> None:
+    """SIGKILL a command started in a session of its own, then give its other processes 10 s to end."""
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=60)  # returns once nothing holds its stderr open
+    deadline = time.monotonic() + 10
+    while _any_process_in_group(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def _any_process_in_group(group: int) -> bool:
