@@ -272,7 +272,10 @@ def save_thread(
     surrogate (JSON's ``"\ud83d"`` cut from its pair), which UTF-8 cannot hold,
     is stored as U+FFFD.
     """
-    return _save_one(db, thread, captured_at, capture_ids, then=lambda writes: writes.write(db))
+    kept = without_forgotten(db, thread)
+    if kept is None:
+        return _forgotten(thread)
+    return _save_one(db, kept, captured_at, capture_ids, then=lambda writes: writes.write(db))
 
 
 def save_threads(db: sqlite_utils.Database, saves: Iterable[tuple[Thread, str, Sequence[str]]]) -> list[SaveResult]:
@@ -287,7 +290,7 @@ def save_threads(db: sqlite_utils.Database, saves: Iterable[tuple[Thread, str, S
         for thread, captured_at, capture_ids in saves:
             kept = without_forgotten(db, thread)
             if kept is None:
-                results.append(SaveResult(thread.id, 0, 0, unchanged=True, forgotten=True))
+                results.append(_forgotten(thread))
                 continue
             result = new.take(kept, captured_at, capture_ids)
             if result is None:  # it meets what is archived: merged once the new threads before it are written
@@ -341,8 +344,7 @@ class NewThreads:
 
     def _insert(self, threads: list[tuple[Thread, str, Sequence[str]]]) -> None:
         conn = self.db.conn
-        authors = dict.fromkeys(author for thread, _, _ in threads
-                                for author in (thread.author, *(post.author for post in thread.posts)) if author)
+        authors = dict.fromkeys(author for thread, _, _ in threads for author in _authors(thread))
         conn.executemany(UPSERT_AUTHOR, [_author_row(author) for author in authors])
         conn.executemany(UPSERT_THREAD, [_thread_row(thread, captured_at) for thread, captured_at, _ in threads])
         conn.executemany(UPSERT_POST, [_post_row(post, thread, captured_at, _capture_of(post, capture_ids))
@@ -383,8 +385,9 @@ def _until_failure(threads: Iterable[Thread], failure: list[ThreadvaultError]) -
 
 def _save_one(db: sqlite_utils.Database, thread: Thread, captured_at: str, capture_ids: Sequence[str], *,
               then: Callable[[SearchIndexWrites], None]) -> SaveResult:
-    """One thread in a transaction of its own, or a savepoint inside the caller's, which ``then`` hands
-    its search-index writes on before it ends: a failure leaves nothing of the thread behind.  If UTF-8
+    """One thread, as the archive may keep it (``without_forgotten``), in a transaction of its own or a
+    savepoint inside the caller's, which ``then`` hands its search-index writes on before it ends: a
+    failure leaves nothing of the thread behind.  If UTF-8
     cannot hold one of its strings, it is saved again with its lone surrogates replaced."""
     def save(valid: Thread) -> SaveResult:
         writes = SearchIndexWrites()
@@ -413,10 +416,6 @@ def _valid_unicode(value: T) -> T:
 
 def _save_thread(db: sqlite_utils.Database, index: SearchIndexWrites, thread: Thread, captured_at: str,
                  capture_ids: Sequence[str]) -> SaveResult:
-    kept = without_forgotten(db, thread)
-    if kept is None:
-        return SaveResult(thread.id, 0, 0, unchanged=True, forgotten=True)
-    thread = kept
     post_ids = list(dict.fromkeys(post.id for post in thread.posts))
     ids = json.dumps(post_ids)
     marks = {"ids": ids, "thread": thread.id, "at": captured_at}
@@ -443,7 +442,7 @@ def without_forgotten(db: sqlite_utils.Database, thread: Thread) -> Thread | Non
     on request (table ``forgotten``), else without the posts forgotten or written by a forgotten author."""
     if db.conn.execute(ANY_FORGOTTEN).fetchone() is None:  # as in most archives: spares the query below
         return thread
-    authors = {author.id for author in (thread.author, *(post.author for post in thread.posts)) if author}
+    authors = {author.id for author in _authors(thread)}
     params = {"thread": thread.id, "posts": json.dumps([post.id for post in thread.posts]), "authors": json.dumps(sorted(authors))}
     forgotten = set(db.conn.execute(FORGOTTEN, params).fetchall())
     if not forgotten:
@@ -457,8 +456,18 @@ def without_forgotten(db: sqlite_utils.Database, thread: Thread) -> Thread | Non
     return replace(thread, posts=posts) if posts else None
 
 
+def _forgotten(thread: Thread) -> SaveResult:
+    """The result for a thread forgotten on request (``without_forgotten``): nothing of it is written."""
+    return SaveResult(thread.id, 0, 0, unchanged=True, forgotten=True)
+
+
+def _authors(thread: Thread) -> Iterator[Author]:
+    """The thread's author and its posts' authors, where known, in order, repeats included."""
+    return (author for author in (thread.author, *(post.author for post in thread.posts)) if author)
+
+
 def _upsert_authors(db: sqlite_utils.Database, thread: Thread) -> int:
-    authors = dict.fromkeys(author for author in (thread.author, *(post.author for post in thread.posts)) if author)
+    authors = dict.fromkeys(_authors(thread))
     return db.conn.executemany(UPSERT_AUTHOR, [_author_row(author) for author in authors]).rowcount
 
 
