@@ -100,7 +100,6 @@ def reindex_edits_in_the_store(db: Database) -> None:
         db.execute(f"DROP TRIGGER IF EXISTS {trigger}")
 
 
-
 @migrations()
 def count_posts_per_hashtag(db: Database) -> None:
     """``hashtags.post_count``: how many posts use each hashtag, kept in step by the store and ``forget``.
@@ -110,6 +109,7 @@ def count_posts_per_hashtag(db: Database) -> None:
     """
     db.table("hashtags").add_column("post_count", int, not_null_default=0)
     db.execute("UPDATE hashtags SET post_count = (SELECT count(*) FROM post_hashtags WHERE tag = hashtags.tag)")
+
 
 def _create_sources(db: Database) -> None:
     db.table("captures").create(
