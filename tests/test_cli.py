@@ -1,3 +1,4 @@
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -5,7 +6,7 @@ import sqlite_utils
 from click.testing import CliRunner
 
 from pagegen import REAL_PAGE, generated_thread
-from threadvault import jobs
+from threadvault import jobs, parsing
 from threadvault.warcwriter import WarcWriter
 from threadvault.cli import cli
 from threadvault.fetch import Exchange
@@ -76,6 +77,26 @@ def test_import_warc_then_verify_and_reparse(tmp_path):
 
     result = invoke("reparse", "--db", db)
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("command", ["import", "reparse"])
+def test_parse_workers_reach_the_parse_processes(tmp_path, monkeypatch, command):
+    db = tmp_path / "archive.db"
+    if command == "reparse":
+        assert invoke("import", "--db", db, "--parse-workers", "0", EXAMPLES).exit_code == 0
+    started = []
+
+    @contextmanager
+    def recorded(workers):
+        started.append(workers)
+        yield None  # and parsed in the command's own process
+
+    monkeypatch.setattr(parsing, "PARSE_POOL_FROM", 1)
+    monkeypatch.setattr(parsing, "parse_processes", recorded)
+    result = invoke(command, "--db", db, "--parse-workers", "3", *([EXAMPLES] if command == "import" else []))
+
+    assert result.exit_code == 0, result.output
+    assert started == [3]
 
 
 def test_import_reports_bad_lines_and_goes_on(tmp_path):
