@@ -16,6 +16,7 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
+from zlib_ng import zlib_ng
 
 from threadvault import captures
 from threadvault.captures import (
@@ -168,7 +169,7 @@ def test_write_leaves_exactly_these_records(tmp_path):
     assert read_capture(tmp_path, row).body == b'{"id": "1"}'
 
 
-def test_each_record_is_a_gzip_member_of_its_own_at_level_6(tmp_path):
+def test_each_record_is_a_gzip_member_of_its_own_compressed_by_zlib_ng_at_level_6(tmp_path):
     written(tmp_path, 2)
     data = (tmp_path / FIRST_FILE).read_bytes()
     records = []
@@ -176,7 +177,7 @@ def test_each_record_is_a_gzip_member_of_its_own_at_level_6(tmp_path):
         member = zlib.decompressobj(zlib.MAX_WBITS + 16)
         records.append(member.decompress(data))
         compressed, data = data[:len(data) - len(member.unused_data)], member.unused_data
-        recompressed = zlib.compressobj(6, zlib.DEFLATED, zlib.MAX_WBITS + 16)
+        recompressed = zlib_ng.compressobj(6, zlib.DEFLATED, zlib.MAX_WBITS + 16)
         assert recompressed.compress(records[-1]) + recompressed.flush() == compressed
     assert [record.split(b"\r\n")[1] for record in records] == [
         b"WARC-Type: warcinfo", b"WARC-Type: response", b"WARC-Type: request", b"WARC-Type: response",
