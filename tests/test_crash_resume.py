@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from pagegen import generated_thread
+from threadvault import replays
 from threadsite import Site, serve_threads
 
 THREADS = 240
@@ -178,7 +179,7 @@ def test_a_job_killed_at_random_moments_archives_every_thread_exactly_once(tmp_p
 
 
 def test_a_killed_job_leaves_no_parse_process_behind(tmp_path):
-    threads = [generated_thread(index, posts=POSTS) for index in range(40)]
+    threads = [generated_thread(index, posts=POSTS) for index in range(3 * replays.THREADS_AT_ONCE)]
     db_path = tmp_path / "threadvault.db"
     with serve_threads(threads) as site:
         command = [*fetch_command(db_path, write_urls_file(tmp_path, site, threads)), "--parse-workers", "2"]
@@ -191,7 +192,7 @@ def test_a_killed_job_leaves_no_parse_process_behind(tmp_path):
 
 
 def test_a_killed_reparse_leaves_no_parse_process_behind_and_a_rerun_rebuilds_it_all(tmp_path):
-    threads = [generated_thread(index, posts=POSTS) for index in range(40)]
+    threads = [generated_thread(index, posts=POSTS) for index in range(3 * replays.THREADS_AT_ONCE)]
     db_path = tmp_path / "threadvault.db"
     with serve_threads(threads) as site:
         subprocess.run(fetch_command(db_path, write_urls_file(tmp_path, site, threads)), check=True,
@@ -212,7 +213,7 @@ def test_a_killed_reparse_leaves_no_parse_process_behind_and_a_rerun_rebuilds_it
 
     command = [sys.executable, "-m", "threadvault", "reparse", "--db", str(db_path), "--parse-workers", "2"]
     reparse = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    _wait(reparse, lambda: rewritten() >= 5 * POSTS)  # pages are being parsed by the parse processes
+    _wait(reparse, lambda: rewritten() > 0)  # a first batch is saved, the next pages are being parsed
     _kill_and_wait_for_its_group(reparse)
 
     assert reparse.returncode == -signal.SIGKILL

@@ -738,6 +738,8 @@ def test_a_replay_hands_the_processes_only_a_few_urls_ahead_of_the_one_it_saves(
     without_parsed_rows(db_path)
     monkeypatch.setattr(parsing, "PARSE_POOL_FROM", 2)
     monkeypatch.setattr(parsing, "parse_processes", counting_processes)
+    monkeypatch.setattr(replays, "THREADS_AT_ONCE", 1)  # each URL saved as soon as it is taken back
+    monkeypatch.setattr(replays, "PARSES_IN_HAND", 2)
     handed_when_saved = []
 
     report = replays.reparse(db_path, parse_workers=2, progress=lambda url, outcome: handed_when_saved.append(
@@ -748,13 +750,33 @@ def test_a_replay_hands_the_processes_only_a_few_urls_ahead_of_the_one_it_saves(
     assert handed_when_saved == [min(done + 1 + ahead, 12) for done in range(12)]
 
 
+def test_a_replay_saves_the_threads_of_several_urls_in_one_transaction_with_what_it_tells_of_them(
+        httpserver, tmp_path, monkeypatch):
+    db_path = tmp_path / "threadvault.db"
+    crawled(httpserver, db_path, 8)
+    without_parsed_rows(db_path)
+    monkeypatch.setattr(replays, "THREADS_AT_ONCE", 3)
+    committed_when_told = []
+
+    def told(url, outcome):
+        with sqlite3.connect(db_path) as reader:  # sees what is committed, not the transaction under way
+            committed_when_told.append(reader.execute("SELECT count(*) FROM threads").fetchone()[0])
+
+    report = replays.reparse(db_path, progress=told)
+
+    assert len(report.archived) == 8
+    assert committed_when_told == [0, 0, 0, 3, 3, 3, 6, 6]
+    assert store.open_archive(db_path)["threads"].count == 8
+
+
 def test_a_warc_import_stopped_by_ctrl_c_leaves_no_url_pending_and_no_thread_unqueued(httpserver, tmp_path, monkeypatch):
     """A pending URL would be fetched from the network by the next fetch job; a thread without its queue
-    row would be left out of reparse."""
+    row would be left out of reparse.  Ctrl-C undoes the batch of URLs being saved, queue rows and all."""
     crawled(httpserver, tmp_path / "crawl" / "threadvault.db", 8)
     [warc] = (tmp_path / "crawl" / "warc").glob("*.warc.gz")
     monkeypatch.setattr(parsing, "PARSE_POOL_FROM", 2)
     monkeypatch.setattr(parsing, "parse_processes", counting_processes)
+    monkeypatch.setattr(replays, "THREADS_AT_ONCE", 2)
 
     replayed = []
 
@@ -768,8 +790,8 @@ def test_a_warc_import_stopped_by_ctrl_c_leaves_no_url_pending_and_no_thread_unq
         imports.import_file(db_path, warc, forced_source="threadreaderapp", parse_workers=2, progress=ctrl_c_at_the_third)
 
     db = store.open_archive(db_path)
-    assert [(row["url"], row["status"]) for row in db["queue"].rows] == [(url, "done") for url in replayed]
-    assert db["threads"].count == 3  # each with its queue row, through which reparse finds it
+    assert [(row["url"], row["status"]) for row in db["queue"].rows] == [(url, "done") for url in replayed[:2]]
+    assert db["threads"].count == 2  # each with its queue row, through which reparse finds it
 
 
 def test_a_parse_process_that_dies_costs_a_reparse_its_url_and_it_parses_the_rest(httpserver, tmp_path, monkeypatch):

@@ -384,7 +384,8 @@ def latest_capture_row(
 
 
 def mark(db: sqlite_utils.Database, url: str, status: str, *, reason: str | None = None, thread_id: str | None = None) -> None:
-    with db.conn:
+    """Set a URL's queue status, committed at once unless in the caller's transaction."""
+    with db.atomic():
         db.execute(
             "UPDATE queue SET status = ?, reason = ?, thread_id = coalesce(?, thread_id), updated_at = ?, "
             "attempts = attempts + 1 WHERE url = ?",

@@ -33,7 +33,10 @@ from threadvault.jobs import (
 )
 from threadvault.model import Capture, Listing, Thread
 
-PARSES_IN_HAND = 2  # pages a replay keeps in the hands of each parse process: one parsing, one waiting
+THREADS_AT_ONCE = 50  # threads of consecutive URLs saved in one transaction (store.save_threads)
+# Pages a replay keeps in the hands of each parse process: enough to keep it parsing while the command
+# saves THREADS_AT_ONCE threads (about a third of the time parsing them takes).
+PARSES_IN_HAND = 20
 
 
 def capture_generations(db: sqlite_utils.Database, warc_dir: Path, url: str, source: sources.Source) -> Iterator[dict[str, Capture]]:
@@ -53,7 +56,9 @@ def capture_generations(db: sqlite_utils.Database, warc_dir: Path, url: str, sou
 
 
 Parse = tuple[Mapping[str, Capture], Future[Thread | Listing]]  # captures, and their parsing: going on or done
-# Told of each URL once it is replayed: the threads saved (none if it must be replayed again), and the last error.
+Save = tuple[Thread, str, list[str]]  # a thread, when its captures were made, their ids: as store.save_threads takes it
+# Told of each URL once it is replayed, in the transaction that saves its threads: how many (none if it must be
+# replayed again), and the last error.
 Replayed = Callable[[str, int, str | None], None]
 
 
@@ -71,25 +76,30 @@ def replaying(db: sqlite_utils.Database, db_path: Path, options: JobOptions, *, 
 
 class Replays:
     """Replay stored captures URL after URL (a reparse, a WARC import): each URL's capture generations,
-    oldest first, are read and parsed and their threads saved, in the order the URLs are added, and
-    ``replayed`` is told of the URL at once.
+    oldest first, are read and parsed and their threads saved, in the order the URLs are added.
+
+    The threads of consecutive URLs are saved together (``store.save_threads``), THREADS_AT_ONCE or a
+    few more at a time, and ``replayed`` is told of each of those URLs in the same transaction, so
+    what it writes (an import's queue rows) commits with their threads or not at all.  An imported
+    file read again (``add_other``) saves its own threads, once those of the URLs before it are saved.
 
     Without parse processes a URL is replayed as it is added, one generation after the other.  With
-    them, its generations are read and handed to the processes at once, and saved once ``pages_ahead``
-    more pages are in their hands.  A page lost with a parse process that died fails its URL, to be
-    replayed again by the next run; the pages not yet handed over are parsed here.
+    them, its generations are read and handed to the processes at once, and taken back once
+    ``pages_ahead`` more pages are in their hands.  A page lost with a parse process that died fails
+    its URL, to be replayed again by the next run; the pages not yet handed over are parsed here.
     """
 
     def __init__(self, db: sqlite_utils.Database, db_path: Path, options: JobOptions, parsers: Executor | None,
                  replayed: Replayed, *, pages_ahead: int) -> None:
         self.db, self.warc_dir, self.options, self.parsers = db, warc_dir_for(db_path), options, parsers
         self.replayed, self.pages_ahead = replayed, pages_ahead
-        self._started: deque[tuple[str, int, Callable[[], tuple[int, str | None]]]] = deque()  # url, pages, replay
+        self._started: deque[tuple[int, Callable[[], None]]] = deque()  # pages, replay: in the order added
         self._pages = 0  # in the parse processes' hands
+        self._unsaved: list[tuple[str, list[Save], str | None]] = []  # url, its threads, its last error
 
     def add(self, url: str, source_name: str) -> None:
         if self.parsers is None:
-            self._queue(url, 0, lambda: self._save(url, self._parses(url, source_name)))
+            self._queue(0, lambda: self._take(url, self._parses(url, source_name)))
             return
         parses: list[Parse] = []
         failure = None
@@ -97,26 +107,31 @@ class Replays:
             parses.extend(self._parses(url, source_name))
         except ThreadvaultError as error:  # the generations read before it are still saved
             failure = error
-        self._queue(url, len(parses), lambda: self._save(url, parses, failure))
+        self._queue(len(parses), lambda: self._take(url, parses, failure))
 
     def add_other(self, url: str, replay: Callable[[], tuple[int, str | None]]) -> None:
         """Replay a URL some other way (an imported file read again) in its turn, after those added before."""
-        self._queue(url, 0, replay)
+        def in_its_turn() -> None:
+            self._save()
+            self.replayed(url, *replay())
+
+        self._queue(0, in_its_turn)
 
     def drain(self) -> None:
         while self._started:
             self._replay_next()
+        self._save()
 
-    def _queue(self, url: str, pages: int, replay: Callable[[], tuple[int, str | None]]) -> None:
-        self._started.append((url, pages, replay))
+    def _queue(self, pages: int, replay: Callable[[], None]) -> None:
+        self._started.append((pages, replay))
         self._pages += pages
         while self._started and (self.parsers is None or self._pages > self.pages_ahead):
             self._replay_next()
 
     def _replay_next(self) -> None:
-        url, pages, replay = self._started.popleft()
+        pages, replay = self._started.popleft()
         self._pages -= pages
-        self.replayed(url, *replay())
+        replay()
 
     def _parses(self, url: str, source_name: str) -> Iterator[Parse]:
         """Each capture generation of the URL, oldest first, with its parsing."""
@@ -138,9 +153,16 @@ class Replays:
             parsed.set_exception(error)
         return parsed
 
-    def _save(self, url: str, parses: Iterable[Parse], failure: ThreadvaultError | None = None) -> tuple[int, str | None]:
-        """Save each generation's thread; ``failure``: an error reading the generations after these."""
-        saved, last_error = 0, None
+    def _take(self, url: str, parses: Iterable[Parse], failure: ThreadvaultError | None = None) -> None:
+        """Take each generation's thread to be saved; ``failure``: an error reading the generations after these."""
+        threads, last_error = self._threads(url, parses, failure)
+        self._unsaved.append((url, threads, last_error))
+        if sum(len(threads) for _, threads, _ in self._unsaved) >= THREADS_AT_ONCE:
+            self._save()
+
+    def _threads(self, url: str, parses: Iterable[Parse], failure: ThreadvaultError | None) -> tuple[list[Save], str | None]:
+        threads: list[Save] = []
+        last_error = None
         try:
             for captures, parsed in parses:
                 try:
@@ -149,15 +171,24 @@ class Replays:
                     last_error = str(error)
                     continue
                 except BrokenProcessPool:  # lost with a process that died, maybe because of it: not parsed here
-                    return 0, str(NotAThread(url, parsing.PROCESS_DIED))
+                    return [], str(NotAThread(url, parsing.PROCESS_DIED))
                 if isinstance(result, Thread):
-                    store.save_thread(self.db, result, captured_at=captured_at(captures), capture_ids=capture_ids(captures))
-                    saved += 1
+                    threads.append((result, captured_at(captures), capture_ids(captures)))
             if failure:
                 raise failure
         except ThreadvaultError as error:
-            return saved, str(error)
-        return saved, last_error
+            return threads, str(error)
+        return threads, last_error
+
+    def _save(self) -> None:
+        """Save the threads taken, and tell of their URLs, in one transaction."""
+        unsaved, self._unsaved = self._unsaved, []
+        if not unsaved:
+            return
+        with self.db.atomic():
+            store.save_threads(self.db, (save for _, threads, _ in unsaved for save in threads))
+            for url, threads, last_error in unsaved:
+                self.replayed(url, len(threads), last_error)
 
 
 def _replay_import(db: sqlite_utils.Database, db_path: Path, url: str, format_name: str,
