@@ -179,7 +179,7 @@ def test_a_job_killed_at_random_moments_archives_every_thread_exactly_once(tmp_p
 
 
 def test_a_killed_job_leaves_no_parse_process_behind(tmp_path):
-    threads = [generated_thread(index, posts=POSTS) for index in range(3 * replays.THREADS_AT_ONCE)]
+    threads = [generated_thread(index, posts=POSTS) for index in range(40)]
     db_path = tmp_path / "threadvault.db"
     with serve_threads(threads) as site:
         command = [*fetch_command(db_path, write_urls_file(tmp_path, site, threads)), "--parse-workers", "2"]
@@ -192,7 +192,7 @@ def test_a_killed_job_leaves_no_parse_process_behind(tmp_path):
 
 
 def test_a_killed_reparse_leaves_no_parse_process_behind_and_a_rerun_rebuilds_it_all(tmp_path):
-    threads = [generated_thread(index, posts=POSTS) for index in range(3 * replays.THREADS_AT_ONCE)]
+    threads = [generated_thread(index, posts=POSTS) for index in range(3 * replays.SAVED_AT_ONCE)]
     db_path = tmp_path / "threadvault.db"
     with serve_threads(threads) as site:
         subprocess.run(fetch_command(db_path, write_urls_file(tmp_path, site, threads)), check=True,

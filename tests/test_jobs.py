@@ -678,6 +678,7 @@ def test_a_large_reparse_parses_in_other_processes_and_rebuilds_the_same(httpser
 
     _parse_in_other_processes_only(monkeypatch)
     monkeypatch.setattr(replays, "PARSES_IN_HAND", 1)  # two URLs in the processes' hands, of five: saving overlaps parsing
+    monkeypatch.setattr(replays, "SAVED_AT_ONCE", 2)
     report = replays.reparse(pooled, parse_workers=2)
 
     assert report == expected and len(report.archived) == 6 and report.failed == []
@@ -697,6 +698,8 @@ def test_a_large_warc_import_parses_in_other_processes_and_archives_the_same(htt
     expected = imports.import_file(in_here, warc, forced_source="threadreaderapp")
 
     _parse_in_other_processes_only(monkeypatch)
+    monkeypatch.setattr(replays, "PARSES_IN_HAND", 1)  # saving overlaps parsing
+    monkeypatch.setattr(replays, "SAVED_AT_ONCE", 2)
     report = imports.import_file(pooled, warc, forced_source="threadreaderapp", parse_workers=1)
 
     assert report.saved == expected.saved == 4
@@ -738,7 +741,7 @@ def test_a_replay_hands_the_processes_only_a_few_urls_ahead_of_the_one_it_saves(
     without_parsed_rows(db_path)
     monkeypatch.setattr(parsing, "PARSE_POOL_FROM", 2)
     monkeypatch.setattr(parsing, "parse_processes", counting_processes)
-    monkeypatch.setattr(replays, "THREADS_AT_ONCE", 1)  # each URL saved as soon as it is taken back
+    monkeypatch.setattr(replays, "SAVED_AT_ONCE", 1)  # each URL saved as soon as it is taken back
     monkeypatch.setattr(replays, "PARSES_IN_HAND", 2)
     handed_when_saved = []
 
@@ -755,7 +758,7 @@ def test_a_replay_saves_the_threads_of_several_urls_in_one_transaction_with_what
     db_path = tmp_path / "threadvault.db"
     crawled(httpserver, db_path, 8)
     without_parsed_rows(db_path)
-    monkeypatch.setattr(replays, "THREADS_AT_ONCE", 3)
+    monkeypatch.setattr(replays, "SAVED_AT_ONCE", 3)
     committed_when_told = []
 
     def told(url, outcome):
@@ -769,6 +772,29 @@ def test_a_replay_saves_the_threads_of_several_urls_in_one_transaction_with_what
     assert store.open_archive(db_path)["threads"].count == 8
 
 
+def test_a_replay_saves_a_batch_once_it_has_so_many_urls_though_they_hold_no_thread(httpserver, tmp_path, monkeypatch):
+    """Pages that are not threads (an error page, a listing) count too: their queue rows are not held back."""
+    urls = serve_threads(httpserver, [generated_thread(n, posts=2) for n in range(2)])
+    for n in range(5):
+        httpserver.expect_request(f"/thread/99{n}.html").respond_with_data("<html><body>Rate limited</body></html>",
+                                                                          content_type="text/html")
+        urls.append(httpserver.url_for(f"/thread/99{n}.html"))
+    run_job(tmp_path / "crawl" / "threadvault.db", urls)
+    [warc] = (tmp_path / "crawl" / "warc").glob("*.warc.gz")
+    monkeypatch.setattr(replays, "SAVED_AT_ONCE", 3)
+    db_path = tmp_path / "threadvault.db"
+    committed_when_told = []
+
+    def told(url, outcome):
+        with sqlite3.connect(db_path) as reader:
+            committed_when_told.append(reader.execute("SELECT count(*) FROM queue").fetchone()[0])
+
+    report = imports.import_file(db_path, warc, forced_source="threadreaderapp", progress=told)
+
+    assert report.saved == 2 and len(report.errors) == 5
+    assert committed_when_told == [0, 0, 0, 3, 3, 3, 6]
+
+
 def test_a_warc_import_stopped_by_ctrl_c_leaves_no_url_pending_and_no_thread_unqueued(httpserver, tmp_path, monkeypatch):
     """A pending URL would be fetched from the network by the next fetch job; a thread without its queue
     row would be left out of reparse.  Ctrl-C undoes the batch of URLs being saved, queue rows and all."""
@@ -776,7 +802,8 @@ def test_a_warc_import_stopped_by_ctrl_c_leaves_no_url_pending_and_no_thread_unq
     [warc] = (tmp_path / "crawl" / "warc").glob("*.warc.gz")
     monkeypatch.setattr(parsing, "PARSE_POOL_FROM", 2)
     monkeypatch.setattr(parsing, "parse_processes", counting_processes)
-    monkeypatch.setattr(replays, "THREADS_AT_ONCE", 2)
+    monkeypatch.setattr(replays, "SAVED_AT_ONCE", 2)
+    monkeypatch.setattr(replays, "PARSES_IN_HAND", 2)  # the Ctrl-C comes while the processes parse the next URLs
 
     replayed = []
 
@@ -795,8 +822,8 @@ def test_a_warc_import_stopped_by_ctrl_c_leaves_no_url_pending_and_no_thread_unq
 
 
 def test_a_parse_process_that_dies_costs_a_reparse_its_url_and_it_parses_the_rest(httpserver, tmp_path, monkeypatch):
-    """The first URL, captured twice, loses its newer capture with the process: it fails whole, to be
-    replayed again, though its older one was parsed and saved."""
+    """The first URL, captured twice, loses its newer capture with the process: it fails whole, nothing
+    of it saved though its older capture was parsed, to be replayed again."""
     db_path = tmp_path / "threadvault.db"
     urls = serve_threads(httpserver, [generated_thread(n, posts=2) for n in range(3)])
     run_job(db_path, urls[:1], at=datetime(2026, 1, 1, tzinfo=timezone.utc))
@@ -808,6 +835,8 @@ def test_a_parse_process_that_dies_costs_a_reparse_its_url_and_it_parses_the_res
 
     assert report.failed == [(urls[0], f"{urls[0]}: not a thread: the process parsing it stopped; run the command again to retry")]
     assert report.archived == urls[1:]
+    db = store.open_archive(db_path)
+    assert [row["id"] for row in db["threads"].rows] == ["twitter:1300000000001000000", "twitter:1300000000002000000"]
 
 
 def test_parse_processes_stopped_by_ctrl_c_drop_the_pages_they_have_not_begun():

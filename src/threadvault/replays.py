@@ -33,9 +33,9 @@ from threadvault.jobs import (
 )
 from threadvault.model import Capture, Listing, Thread
 
-THREADS_AT_ONCE = 50  # threads of consecutive URLs saved in one transaction (store.save_threads)
+SAVED_AT_ONCE = 50  # consecutive URLs, or their threads, whichever reach it first, saved in one transaction
 # Pages a replay keeps in the hands of each parse process: enough to keep it parsing while the command
-# saves THREADS_AT_ONCE threads (about a third of the time parsing them takes).
+# saves a batch (saving a page's thread takes about a third of the time parsing it does).
 PARSES_IN_HAND = 20
 
 
@@ -57,8 +57,8 @@ def capture_generations(db: sqlite_utils.Database, warc_dir: Path, url: str, sou
 
 Parse = tuple[Mapping[str, Capture], Future[Thread | Listing]]  # captures, and their parsing: going on or done
 Save = tuple[Thread, str, list[str]]  # a thread, when its captures were made, their ids: as store.save_threads takes it
-# Told of each URL once it is replayed, in the transaction that saves its threads: how many (none if it must be
-# replayed again), and the last error.
+# Told of each URL once it is replayed: how many threads were saved (none if it must be replayed again) and
+# the last error; in the transaction that saves them, but for an imported file read again (add_other).
 Replayed = Callable[[str, int, str | None], None]
 
 
@@ -78,15 +78,17 @@ class Replays:
     """Replay stored captures URL after URL (a reparse, a WARC import): each URL's capture generations,
     oldest first, are read and parsed and their threads saved, in the order the URLs are added.
 
-    The threads of consecutive URLs are saved together (``store.save_threads``), THREADS_AT_ONCE or a
-    few more at a time, and ``replayed`` is told of each of those URLs in the same transaction, so
-    what it writes (an import's queue rows) commits with their threads or not at all.  An imported
-    file read again (``add_other``) saves its own threads, once those of the URLs before it are saved.
+    The threads of consecutive URLs are saved together (``store.save_threads``), in batches of
+    SAVED_AT_ONCE URLs or threads, and ``replayed`` is told of each of those URLs in the same
+    transaction, so what it writes (an import's queue rows) commits with their threads or not at all.
+    An imported file read again (``add_other``) saves its own threads, once those of the URLs before
+    it are saved.
 
     Without parse processes a URL is replayed as it is added, one generation after the other.  With
     them, its generations are read and handed to the processes at once, and taken back once
     ``pages_ahead`` more pages are in their hands.  A page lost with a parse process that died fails
-    its URL, to be replayed again by the next run; the pages not yet handed over are parsed here.
+    its URL whole, nothing of it saved, to be replayed again by the next run; the pages not yet
+    handed over are parsed here.
     """
 
     def __init__(self, db: sqlite_utils.Database, db_path: Path, options: JobOptions, parsers: Executor | None,
@@ -96,6 +98,7 @@ class Replays:
         self._started: deque[tuple[int, Callable[[], None]]] = deque()  # pages, replay: in the order added
         self._pages = 0  # in the parse processes' hands
         self._unsaved: list[tuple[str, list[Save], str | None]] = []  # url, its threads, its last error
+        self._unsaved_threads = 0
 
     def add(self, url: str, source_name: str) -> None:
         if self.parsers is None:
@@ -157,7 +160,8 @@ class Replays:
         """Take each generation's thread to be saved; ``failure``: an error reading the generations after these."""
         threads, last_error = self._threads(url, parses, failure)
         self._unsaved.append((url, threads, last_error))
-        if sum(len(threads) for _, threads, _ in self._unsaved) >= THREADS_AT_ONCE:
+        self._unsaved_threads += len(threads)
+        if max(len(self._unsaved), self._unsaved_threads) >= SAVED_AT_ONCE:
             self._save()
 
     def _threads(self, url: str, parses: Iterable[Parse], failure: ThreadvaultError | None) -> tuple[list[Save], str | None]:
@@ -182,7 +186,7 @@ class Replays:
 
     def _save(self) -> None:
         """Save the threads taken, and tell of their URLs, in one transaction."""
-        unsaved, self._unsaved = self._unsaved, []
+        unsaved, self._unsaved, self._unsaved_threads = self._unsaved, [], 0
         if not unsaved:
             return
         with self.db.atomic():
