@@ -97,8 +97,8 @@ class Replays:
         self.replayed, self.pages_ahead = replayed, pages_ahead
         self._started: deque[tuple[int, Callable[[], None]]] = deque()  # pages, replay: in the order added
         self._pages = 0  # in the parse processes' hands
-        self._unsaved: list[tuple[str, list[Save], str | None]] = []  # url, its threads, its last error
-        self._unsaved_threads = 0
+        self._unsaved: list[Save] = []  # threads taken, in order
+        self._untold: list[tuple[str, int, str | None]] = []  # their URLs: url, threads taken, last error
 
     def add(self, url: str, source_name: str) -> None:
         if self.parsers is None:
@@ -159,9 +159,9 @@ class Replays:
     def _take(self, url: str, parses: Iterable[Parse], failure: ThreadvaultError | None = None) -> None:
         """Take each generation's thread to be saved; ``failure``: an error reading the generations after these."""
         threads, last_error = self._threads(url, parses, failure)
-        self._unsaved.append((url, threads, last_error))
-        self._unsaved_threads += len(threads)
-        if max(len(self._unsaved), self._unsaved_threads) >= SAVED_AT_ONCE:
+        self._unsaved += threads
+        self._untold.append((url, len(threads), last_error))
+        if max(len(self._unsaved), len(self._untold)) >= SAVED_AT_ONCE:
             self._save()
 
     def _threads(self, url: str, parses: Iterable[Parse], failure: ThreadvaultError | None) -> tuple[list[Save], str | None]:
@@ -186,13 +186,13 @@ class Replays:
 
     def _save(self) -> None:
         """Save the threads taken, and tell of their URLs, in one transaction."""
-        unsaved, self._unsaved, self._unsaved_threads = self._unsaved, [], 0
-        if not unsaved:
+        unsaved, untold, self._unsaved, self._untold = self._unsaved, self._untold, [], []
+        if not untold:
             return
         with self.db.atomic():
-            store.save_threads(self.db, (save for _, threads, _ in unsaved for save in threads))
-            for url, threads, last_error in unsaved:
-                self.replayed(url, len(threads), last_error)
+            store.save_threads(self.db, unsaved)
+            for url, saved, last_error in untold:
+                self.replayed(url, saved, last_error)
 
 
 def _replay_import(db: sqlite_utils.Database, db_path: Path, url: str, format_name: str,

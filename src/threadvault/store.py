@@ -387,8 +387,8 @@ def _save_one(db: sqlite_utils.Database, thread: Thread, captured_at: str, captu
               then: Callable[[SearchIndexWrites], None]) -> SaveResult:
     """One thread, as the archive may keep it (``without_forgotten``), in a transaction of its own or a
     savepoint inside the caller's, which ``then`` hands its search-index writes on before it ends: a
-    failure leaves nothing of the thread behind.  If UTF-8
-    cannot hold one of its strings, it is saved again with its lone surrogates replaced."""
+    failure leaves nothing of the thread behind.  If UTF-8 cannot hold one of its strings, it is saved
+    again with its lone surrogates replaced."""
     def save(valid: Thread) -> SaveResult:
         writes = SearchIndexWrites()
         with db.atomic():
